@@ -1,11 +1,19 @@
 #include "ir/attrs.hpp"
 
 #include <algorithm>
-#include <cassert>
+#include <stdexcept>
 #include <cmath>
 #include <cstdio>
 
 namespace adjoint {
+
+namespace {
+// A missing or mistyped attribute here is a compiler bug (type rules and the IR
+// parser check attributes first), reported even in release builds.
+void require(bool ok, const std::string& name, const char* what) {
+  if (!ok) throw std::logic_error("attribute '" + name + "' is missing or not " + what);
+}
+}  // namespace
 
 Attrs::Attrs(std::initializer_list<std::pair<std::string, AttrValue>> items) {
   for (const auto& [k, v] : items) set(k, v);
@@ -26,7 +34,7 @@ const AttrValue* Attrs::find(const std::string& name) const {
 
 int64_t Attrs::get_int(const std::string& name) const {
   const AttrValue* v = find(name);
-  assert(v && std::holds_alternative<int64_t>(*v) && "missing int attribute");
+  require(v && std::holds_alternative<int64_t>(*v), name, "an integer");
   return std::get<int64_t>(*v);
 }
 
@@ -37,9 +45,9 @@ int64_t Attrs::get_int(const std::string& name, int64_t dflt) const {
 
 double Attrs::get_f64(const std::string& name) const {
   const AttrValue* v = find(name);
-  assert(v && "missing numeric attribute");
+  require(v != nullptr, name, "a number");
   if (std::holds_alternative<int64_t>(*v)) return static_cast<double>(std::get<int64_t>(*v));
-  assert(std::holds_alternative<double>(*v));
+  require(std::holds_alternative<double>(*v), name, "a number");
   return std::get<double>(*v);
 }
 
@@ -51,25 +59,25 @@ bool Attrs::get_bool(const std::string& name, bool dflt) const {
   const AttrValue* v = find(name);
   if (!v) return dflt;
   if (std::holds_alternative<int64_t>(*v)) return std::get<int64_t>(*v) != 0;
-  assert(std::holds_alternative<bool>(*v));
+  require(std::holds_alternative<bool>(*v), name, "a bool");
   return std::get<bool>(*v);
 }
 
 const std::string& Attrs::get_str(const std::string& name) const {
   const AttrValue* v = find(name);
-  assert(v && std::holds_alternative<std::string>(*v));
+  require(v && std::holds_alternative<std::string>(*v), name, "a string");
   return std::get<std::string>(*v);
 }
 
 const std::vector<int64_t>& Attrs::get_ints(const std::string& name) const {
   const AttrValue* v = find(name);
-  assert(v && std::holds_alternative<std::vector<int64_t>>(*v));
+  require(v && std::holds_alternative<std::vector<int64_t>>(*v), name, "an integer list");
   return std::get<std::vector<int64_t>>(*v);
 }
 
 const Shape& Attrs::get_shape(const std::string& name) const {
   const AttrValue* v = find(name);
-  assert(v && std::holds_alternative<Shape>(*v));
+  require(v && std::holds_alternative<Shape>(*v), name, "a shape");
   return std::get<Shape>(*v);
 }
 

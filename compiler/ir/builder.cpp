@@ -43,17 +43,17 @@ ValueId Builder::fill(double v, const Shape& s) {
   return make(OpKind::constant, {}, Attrs{{"value", v}, {"shape", s}});
 }
 
-ValueId Builder::sum_to(ValueId v, const Shape& target) {
+ValueId Builder::sum_to(ValueId v, Shape target) {
   if (shape(v) == target) return v;
   return make(OpKind::sum_to, {v}, Attrs{{"shape", target}});
 }
 
-ValueId Builder::broadcast_to(ValueId v, const Shape& target) {
+ValueId Builder::broadcast_to(ValueId v, Shape target) {
   if (shape(v) == target) return v;
   return make(OpKind::broadcast_to, {v}, Attrs{{"shape", target}});
 }
 
-ValueId Builder::reshape(ValueId v, const Shape& target) {
+ValueId Builder::reshape(ValueId v, Shape target) {
   if (shape(v) == target) return v;
   return make(OpKind::reshape, {v}, Attrs{{"shape", target}});
 }

@@ -44,10 +44,12 @@ class Builder {
   ValueId scale(ValueId a, double c) { return mul(a, constant(c)); }
   ValueId unary(OpKind op, ValueId a) { return make(op, {a}); }
   // Sums `v` down to `target` (the adjoint of broadcasting); `v` itself when equal.
-  ValueId sum_to(ValueId v, const Shape& target);
+  // Shapes are taken by value: `b.sum_to(b.mul(..), b.shape(x))` would otherwise
+  // hold a reference into the node vector across the mul's push_back.
+  ValueId sum_to(ValueId v, Shape target);
   // Broadcasts `v` up to `target`; `v` itself when equal.
-  ValueId broadcast_to(ValueId v, const Shape& target);
-  ValueId reshape(ValueId v, const Shape& target);
+  ValueId broadcast_to(ValueId v, Shape target);
+  ValueId reshape(ValueId v, Shape target);
 
  private:
   Graph& g_;

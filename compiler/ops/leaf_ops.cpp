@@ -24,7 +24,10 @@ DTensor eval_constant(const std::vector<const DTensor*>&, const Attrs& attrs, co
 // scalar. Symbolic sizes make it a value known only at call time.
 TypeResult numel_type(const std::vector<Type>& args, const Attrs& attrs, const TypeContext& cx) {
   std::string err;
-  if (attrs.has("axis")) rules::axis_attr(attrs, "axis", 0, args[0].rank(), err);
+  const AttrValue* axis = attrs.find("axis");
+  if (axis && !std::holds_alternative<int64_t>(*axis))
+    return TypeResult::fail("needs an integer 'axis'");
+  if (axis) rules::axis_attr(attrs, "axis", 0, args[0].rank(), err);
   if (!err.empty()) return TypeResult::fail(err);
   return {Type{cx.float_type, {}}, ""};
 }

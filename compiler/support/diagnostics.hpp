@@ -5,6 +5,7 @@
 // diagnostics.
 #pragma once
 
+#include <adjoint/error.hpp>  // adjoint::Error, shared with the runtime
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -13,12 +14,6 @@
 #include <vector>
 
 namespace adjoint {
-
-// A user-facing error: bad .adj text, API misuse, a malformed file.
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& message) : std::runtime_error(message) {}
-};
 
 // Position in a source buffer. line and col are 1-based; line 0 means "unknown".
 struct SourceLoc {

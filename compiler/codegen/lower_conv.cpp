@@ -1,0 +1,236 @@
+// Convolution and pooling over NCHW tensors, with their adjoints, as direct
+// loops in the order of compiler/ops/conv_ops.cpp's reference: outputs
+// (n, k, oh, ow) in row-major order, taps (c, r, s) within, input pixels
+// outside the image read as zero (skipped). The adjoints scatter-add in that
+// same order, so every element is summed exactly as the reference sums it.
+#include <functional>
+
+#include "codegen/lower_ops.hpp"
+
+namespace adjoint::codegen {
+
+namespace {
+
+using V = llvm::Value*;
+
+// --- Convolution ---
+
+struct ConvDims {
+  V n, c, h, w;  // x
+  V k, r, s;     // w (its c is x's)
+  V ho, wo;      // g, the output
+  int64_t stride, pad;
+};
+
+ConvDims conv_dims(const TensorRef& x, const TensorRef& w, const TensorRef& g, const Attrs& a) {
+  return {x.dims[0],          x.dims[1], x.dims[2], x.dims[3], w.dims[0],
+          w.dims[2],          w.dims[3], g.dims[2], g.dims[3], a.get_int("stride", 1),
+          a.get_int("pad", 0)};
+}
+
+// body(gi, n, k, oh, ow) for every output element, gi its flat offset.
+void for_each_output(Emitter& e, const ConvDims& d,
+                     const std::function<void(V gi, V n, V k, V oh, V ow)>& body) {
+  e.loop(d.n, [&](V n) {
+    e.loop(d.k, [&](V k) {
+      e.loop(d.ho, [&](V oh) {
+        e.loop(d.wo, [&](V ow) {
+          V gi = e.add(e.mul(e.add(e.mul(e.add(e.mul(n, d.k), k), d.ho), oh), d.wo), ow);
+          body(gi, n, k, oh, ow);
+        });
+      });
+    });
+  });
+}
+
+// body(xi, wi) for every tap (c, r, s) of output (n, k, oh, ow) inside the image.
+void for_each_tap(Emitter& e, const ConvDims& d, V n, V k, V oh, V ow,
+                  const std::function<void(V xi, V wi)>& body) {
+  auto& b = e.b();
+  e.loop(d.c, [&](V c) {
+    e.loop(d.r, [&](V r) {
+      V ih = e.sub(e.add(e.mul(oh, e.i64(d.stride)), r), e.i64(d.pad));
+      e.loop(d.s, [&](V s) {
+        V iw = e.sub(e.add(e.mul(ow, e.i64(d.stride)), s), e.i64(d.pad));
+        // 0 <= ih < h and 0 <= iw < w, each as one unsigned compare.
+        V inside = b.CreateAnd(b.CreateICmpULT(ih, d.h), b.CreateICmpULT(iw, d.w));
+        e.if_then(inside, [&] {
+          V xi = e.add(e.mul(e.add(e.mul(e.add(e.mul(n, d.c), c), d.h), ih), d.w), iw);
+          V wi = e.add(e.mul(e.add(e.mul(e.add(e.mul(k, d.c), c), d.r), r), d.s), s);
+          body(xi, wi);
+        });
+      });
+    });
+  });
+}
+
+// --- Pooling ---
+
+struct PoolDims {
+  V n, c, h, w, ho, wo;
+  int64_t size, stride;
+};
+
+PoolDims pool_dims(const TensorRef& x, const TensorRef& y, const Attrs& a) {
+  return {x.dims[0],
+          x.dims[1],
+          x.dims[2],
+          x.dims[3],
+          y.dims[2],
+          y.dims[3],
+          a.get_int("size", 2),
+          a.get_int("stride", 2)};
+}
+
+// body(yi, element) for every window (row-major); element(i, j) is the flat
+// offset in x of the window's element (i, j).
+void for_each_window(Emitter& e, const PoolDims& d,
+                     const std::function<void(V yi, const std::function<V(V, V)>& element)>& body) {
+  e.loop(d.n, [&](V n) {
+    e.loop(d.c, [&](V c) {
+      V plane = e.add(e.mul(n, d.c), c);
+      e.loop(d.ho, [&](V oh) {
+        e.loop(d.wo, [&](V ow) {
+          V yi = e.add(e.mul(e.add(e.mul(plane, d.ho), oh), d.wo), ow);
+          auto element = [&](V i, V j) {
+            V ih = e.add(e.mul(oh, e.i64(d.stride)), i);
+            V iw = e.add(e.mul(ow, e.i64(d.stride)), j);
+            return e.add(e.mul(e.add(e.mul(plane, d.h), ih), d.w), iw);
+          };
+          body(yi, element);
+        });
+      });
+    });
+  });
+}
+
+// body(xi) for each element of a window, row-major.
+void for_each_element(Emitter& e, const PoolDims& d, const std::function<V(V, V)>& element,
+                      const std::function<void(V xi)>& body) {
+  e.loop(e.i64(d.size), [&](V i) { e.loop(e.i64(d.size), [&](V j) { body(element(i, j)); }); });
+}
+
+// Flat offset in x of the window's first maximum.
+V window_argmax(Emitter& e, const TensorRef& x, const PoolDims& d,
+                const std::function<V(V, V)>& element) {
+  V first = element(e.i64(0), e.i64(0));
+  V best = e.local(e.float_ty(), e.load(x, first), "max");
+  V where = e.local(e.b().getInt64Ty(), first, "argmax");
+  for_each_element(e, d, element, [&](V xi) {
+    V v = e.load(x, xi);
+    V better = e.gt(v, e.get(best, e.float_ty()));
+    e.set(best, e.select(better, v, e.get(best, e.float_ty())));
+    e.set(where, e.select(better, xi, e.get(where, e.b().getInt64Ty())));
+  });
+  return e.get(where, e.b().getInt64Ty());
+}
+
+// t[i] += v
+void add_to(Emitter& e, const TensorRef& t, V i, V v) { e.store(t, i, e.fadd(e.load(t, i), v)); }
+
+}  // namespace
+
+// y[n,k,oh,ow] = sum over taps of x[...] * w[...]
+void lower_conv2d(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& w = cx.args[1];
+  ConvDims d = conv_dims(x, w, cx.out, cx.attrs());
+  for_each_output(e, d, [&](V gi, V n, V k, V oh, V ow) {
+    V acc = e.local(e.float_ty(), e.fconst(0), "acc");
+    for_each_tap(e, d, n, k, oh, ow, [&](V xi, V wi) {
+      e.set(acc, e.fadd(e.get(acc, e.float_ty()), e.fmul(e.load(x, xi), e.load(w, wi))));
+    });
+    e.store(cx.out, gi, e.get(acc, e.float_ty()));
+  });
+}
+
+// dx[xi] += g[gi] * w[wi] over every term.
+void lower_conv2d_bwd_data(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& g = cx.args[0];
+  const TensorRef& w = cx.args[1];
+  ConvDims d = conv_dims(cx.out, w, g, cx.attrs());
+  e.fill(cx.out, e.fconst(0));
+  for_each_output(e, d, [&](V gi, V n, V k, V oh, V ow) {
+    V gv = e.load(g, gi);
+    for_each_tap(e, d, n, k, oh, ow,
+                 [&](V xi, V wi) { add_to(e, cx.out, xi, e.fmul(gv, e.load(w, wi))); });
+  });
+}
+
+// dw[wi] += x[xi] * g[gi] over every term.
+void lower_conv2d_bwd_filter(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& g = cx.args[1];
+  ConvDims d = conv_dims(x, cx.out, g, cx.attrs());
+  e.fill(cx.out, e.fconst(0));
+  for_each_output(e, d, [&](V gi, V n, V k, V oh, V ow) {
+    V gv = e.load(g, gi);
+    for_each_tap(e, d, n, k, oh, ow,
+                 [&](V xi, V wi) { add_to(e, cx.out, wi, e.fmul(e.load(x, xi), gv)); });
+  });
+}
+
+void lower_maxpool2d(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  PoolDims d = pool_dims(x, cx.out, cx.attrs());
+  for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
+    e.store(cx.out, yi, e.load(x, window_argmax(e, x, d, element)));
+  });
+}
+
+// dx = 0, then dx[argmax of window] += g[window] for each window in order.
+void lower_maxpool2d_bwd(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& g = cx.args[1];
+  PoolDims d = pool_dims(x, g, cx.attrs());
+  e.fill(cx.out, e.fconst(0));
+  for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
+    add_to(e, cx.out, window_argmax(e, x, d, element), e.load(g, yi));
+  });
+}
+
+// y[window] = g[argmax of window]
+void lower_maxpool2d_select(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& g = cx.args[1];
+  PoolDims d = pool_dims(x, cx.out, cx.attrs());
+  for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
+    e.store(cx.out, yi, e.load(g, window_argmax(e, x, d, element)));
+  });
+}
+
+// y[window] = sum of x * (1 / size^2) over the window, from 0.
+void lower_avgpool2d(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  PoolDims d = pool_dims(x, cx.out, cx.attrs());
+  V scale = e.fconst(1.0 / static_cast<double>(d.size * d.size));
+  for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
+    V acc = e.local(e.float_ty(), e.fconst(0), "acc");
+    for_each_element(e, d, element, [&](V xi) {
+      e.set(acc, e.fadd(e.get(acc, e.float_ty()), e.fmul(e.load(x, xi), scale)));
+    });
+    e.store(cx.out, yi, e.get(acc, e.float_ty()));
+  });
+}
+
+// dx = 0, then dx[xi] += g[window] * (1 / size^2) for every window element.
+void lower_avgpool2d_bwd(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& g = cx.args[0];
+  PoolDims d = pool_dims(cx.out, g, cx.attrs());
+  V scale = e.fconst(1.0 / static_cast<double>(d.size * d.size));
+  e.fill(cx.out, e.fconst(0));
+  for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
+    V share = e.fmul(e.load(g, yi), scale);
+    for_each_element(e, d, element, [&](V xi) { add_to(e, cx.out, xi, share); });
+  });
+}
+
+}  // namespace adjoint::codegen

@@ -1,0 +1,145 @@
+// Elementwise ops: each op's scalar formula, written in the same order of
+// operations as its reference rule (compiler/ops/elementwise_ops.cpp), and the
+// loops that apply it: one flat loop when no operand broadcasts, else a loop
+// nest over the result with stride 0 along broadcast dims.
+//
+// Comparisons are ordered fcmp + select rather than llvm.maxnum & co., to
+// match the reference's `a >= b ? a : b` exactly, NaN and -0.0 included.
+#include "codegen/lower_ops.hpp"
+
+namespace adjoint::codegen {
+
+namespace {
+
+using llvm::Intrinsic::ID;
+using V = llvm::Value*;
+
+constexpr double kSqrt2 = 1.4142135623730951;
+
+// Whether t can be read at the result's flat index (same shape, or uniform).
+bool reads_flat(const TensorRef& t, const TensorRef& out) {
+  return t.uniform || *t.shape == *out.shape;
+}
+
+}  // namespace
+
+void lower_unary(NodeCx& cx, UnaryFn f) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  e.loop(e.numel(cx.out), [&](V i) { e.store(cx.out, i, f(e, cx.attrs(), e.load(x, i))); });
+}
+
+void lower_binary(NodeCx& cx, BinaryFn f) {
+  Emitter& e = cx.e;
+  const TensorRef& a = cx.args[0];
+  const TensorRef& b = cx.args[1];
+  const TensorRef& out = cx.out;
+  if (reads_flat(a, out) && reads_flat(b, out)) {
+    e.loop(e.numel(out),
+           [&](V i) { e.store(out, i, f(e, cx.attrs(), e.load(a, i), e.load(b, i))); });
+    return;
+  }
+  e.strided_nest(
+      out.dims,
+      {e.strides(out), e.broadcast_strides(a, out.rank()), e.broadcast_strides(b, out.rank())},
+      [&](const std::vector<V>& at) {
+        e.store(out, at[0], f(e, cx.attrs(), e.load(a, at[1]), e.load(b, at[2])));
+      });
+}
+
+void lower_constant(NodeCx& cx) { cx.out.uniform = cx.e.fconst(cx.attrs().get_f64("value")); }
+
+// numel(x[, axis]) as a float, from x's sizes at call time.
+void lower_numel(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  V n = e.numel(x);
+  if (cx.attrs().has("axis"))
+    n = x.dims[static_cast<size_t>(*normalize_axis(cx.attrs().get_int("axis"), x.rank()))];
+  cx.out.uniform = e.to_float(n);
+}
+
+// --- One operand ---
+
+V scalar_neg(Emitter& e, const Attrs&, V x) { return e.fneg(x); }
+V scalar_exp(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::exp, x); }
+V scalar_log(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::log, x); }
+V scalar_sqrt(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::sqrt, x); }
+V scalar_abs(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::fabs, x); }
+V scalar_tanh(Emitter& e, const Attrs&, V x) { return e.libm("tanh", x); }
+V scalar_sin(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::sin, x); }
+V scalar_cos(Emitter& e, const Attrs&, V x) { return e.intrinsic(llvm::Intrinsic::cos, x); }
+V scalar_erf(Emitter& e, const Attrs&, V x) { return e.libm("erf", x); }
+
+// x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x), with t = e^-|x| serving both arms.
+V scalar_sigmoid(Emitter& e, const Attrs&, V x) {
+  V t = e.intrinsic(llvm::Intrinsic::exp, e.fneg(e.intrinsic(llvm::Intrinsic::fabs, x)));
+  V den = e.fadd(e.fconst(1), t);
+  return e.select(e.ge(x, e.fconst(0)), e.fdiv(e.fconst(1), den), e.fdiv(t, den));
+}
+
+// x > 0 ? x : 0 (NaN gives 0, as in the reference)
+V scalar_relu(Emitter& e, const Attrs&, V x) {
+  return e.select(e.gt(x, e.fconst(0)), x, e.fconst(0));
+}
+
+// std::max(x, 0) + log1p(e^-|x|), where std::max(x, 0) is (x < 0 ? 0 : x)
+V scalar_softplus(Emitter& e, const Attrs&, V x) {
+  V pos = e.select(e.lt(x, e.fconst(0)), e.fconst(0), x);
+  V t = e.intrinsic(llvm::Intrinsic::exp, e.fneg(e.intrinsic(llvm::Intrinsic::fabs, x)));
+  return e.fadd(pos, e.libm("log1p", t));
+}
+
+// 0.5 * x * (1 + erf(x / sqrt 2))
+V scalar_gelu(Emitter& e, const Attrs&, V x) {
+  V cdf2 = e.fadd(e.fconst(1), e.libm("erf", e.fdiv(x, e.fconst(kSqrt2))));
+  return e.fmul(e.fmul(e.fconst(0.5), x), cdf2);
+}
+
+// x > 0 ? x : alpha * x
+V scalar_leaky_relu(Emitter& e, const Attrs& a, V x) {
+  V alpha = e.fconst(a.get_f64("alpha", 0.01));
+  return e.select(e.gt(x, e.fconst(0)), x, e.fmul(alpha, x));
+}
+
+V scalar_pow(Emitter& e, const Attrs& a, V x) { return e.pow(x, e.fconst(a.get_f64("c"))); }
+
+// [x > 0]
+V scalar_step(Emitter& e, const Attrs&, V x) {
+  return e.select(e.gt(x, e.fconst(0)), e.fconst(1), e.fconst(0));
+}
+
+// x > 0 ? 1 : x < 0 ? -1 : 0 (0 for 0 and NaN)
+V scalar_sign(Emitter& e, const Attrs&, V x) {
+  V neg = e.select(e.lt(x, e.fconst(0)), e.fconst(-1), e.fconst(0));
+  return e.select(e.gt(x, e.fconst(0)), e.fconst(1), neg);
+}
+
+// --- Two operands ---
+
+V scalar_add(Emitter& e, const Attrs&, V a, V b) { return e.fadd(a, b); }
+V scalar_sub(Emitter& e, const Attrs&, V a, V b) { return e.fsub(a, b); }
+V scalar_mul(Emitter& e, const Attrs&, V a, V b) { return e.fmul(a, b); }
+V scalar_div(Emitter& e, const Attrs&, V a, V b) { return e.fdiv(a, b); }
+
+// a >= b ? a : b (ties: the first)
+V scalar_maximum(Emitter& e, const Attrs&, V a, V b) { return e.select(e.ge(a, b), a, b); }
+
+// a <= b ? a : b (ties: the first)
+V scalar_minimum(Emitter& e, const Attrs&, V a, V b) {
+  return e.select(e.b().CreateFCmpOLE(a, b), a, b);
+}
+
+V scalar_greater_equal(Emitter& e, const Attrs&, V a, V b) {
+  return e.select(e.ge(a, b), e.fconst(1), e.fconst(0));
+}
+
+// std::max(z, 0) - z * t + log1p(e^-|z|)
+V scalar_bce_with_logits(Emitter& e, const Attrs&, V z, V t) {
+  V pos = e.select(e.lt(z, e.fconst(0)), e.fconst(0), z);
+  V soft = e.libm("log1p",
+                  e.intrinsic(llvm::Intrinsic::exp, e.fneg(e.intrinsic(llvm::Intrinsic::fabs, z))));
+  return e.fadd(e.fsub(pos, e.fmul(z, t)), soft);
+}
+
+}  // namespace adjoint::codegen

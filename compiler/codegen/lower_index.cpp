@@ -1,0 +1,111 @@
+// Ops that read i32 labels or indices: softmax_cross_entropy, one_hot,
+// gather and scatter_add.
+//
+// The reference evaluator throws for a label or index outside its range;
+// native code cannot throw, and callers (the C++ API) validate labels before
+// a call. What the generated code does instead, so that a bad label shows up
+// rather than reading out of bounds:
+//  - softmax_cross_entropy: the row's loss is NaN (so a mean loss is NaN);
+//  - one_hot: the row is all NaN (so the loss gradient is NaN there);
+//  - gather: the output row is all NaN;
+//  - scatter_add: the source row is skipped (its gather row is NaN already).
+#include <cmath>
+#include <limits>
+
+#include "codegen/lower_ops.hpp"
+
+namespace adjoint::codegen {
+
+namespace {
+
+using V = llvm::Value*;
+
+V nan(Emitter& e) { return e.fconst(std::numeric_limits<double>::quiet_NaN()); }
+
+// 0 <= i < bound, in one unsigned compare.
+V in_range(Emitter& e, V i, V bound) { return e.b().CreateICmpULT(i, bound); }
+
+}  // namespace
+
+// loss_i = (m + log(sum_j exp(z_ij - m))) - z_i[label_i], m the row max.
+void lower_softmax_cross_entropy(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& z = cx.args[0];
+  const TensorRef& labels = cx.args[1];
+  V classes = z.dims[1];
+  llvm::Type* f = e.float_ty();
+  e.loop(z.dims[0], [&](V i) {
+    V row = e.mul(i, classes);
+    auto at = [&](V j) { return e.add(row, j); };
+    V m = e.local(f, e.fconst(-HUGE_VAL), "rowmax");
+    e.loop(classes, [&](V j) {  // std::max(m, z): m < z ? z : m
+      V zj = e.load(z, at(j));
+      e.set(m, e.select(e.lt(e.get(m, f), zj), zj, e.get(m, f)));
+    });
+    V s = e.local(f, e.fconst(0), "sumexp");
+    e.loop(classes, [&](V j) {
+      V t = e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(z, at(j)), e.get(m, f)));
+      e.set(s, e.fadd(e.get(s, f), t));
+    });
+    V lse = e.fadd(e.get(m, f), e.intrinsic(llvm::Intrinsic::log, e.get(s, f)));
+    V label = e.load_index(labels, i);
+    V loss = e.local(f, nan(e), "loss");
+    e.if_then(in_range(e, label, classes), [&] { e.set(loss, e.fsub(lse, e.load(z, at(label)))); });
+    e.store(cx.out, i, e.get(loss, f));
+  });
+}
+
+// y[i, :] = 0 except y[i, label_i] = 1.
+void lower_one_hot(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& labels = cx.args[0];
+  V depth = cx.out.dims[1];
+  e.fill(cx.out, e.fconst(0));
+  e.loop(cx.out.dims[0], [&](V i) {
+    V label = e.load_index(labels, i);
+    V row = e.mul(i, depth);
+    V ok = in_range(e, label, depth);
+    e.if_then(ok, [&] { e.store(cx.out, e.add(row, label), e.fconst(1)); });
+    e.if_then(e.b().CreateNot(ok),
+              [&] { e.loop(depth, [&](V j) { e.store(cx.out, e.add(row, j), nan(e)); }); });
+  });
+}
+
+// y[p, :] = table[idx[p], :] for every index element p.
+void lower_gather(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& table = cx.args[0];
+  const TensorRef& idx = cx.args[1];
+  V rows = table.dims[0], d = table.dims[1];
+  e.loop(e.numel(idx), [&](V p) {
+    V r = e.load_index(idx, p);
+    V ok = in_range(e, r, rows);
+    e.if_then(ok, [&] {
+      e.loop(d, [&](V j) {
+        e.store(cx.out, e.add(e.mul(p, d), j), e.load(table, e.add(e.mul(r, d), j)));
+      });
+    });
+    e.if_then(e.b().CreateNot(ok),
+              [&] { e.loop(d, [&](V j) { e.store(cx.out, e.add(e.mul(p, d), j), nan(e)); }); });
+  });
+}
+
+// y = 0, then y[idx[p], :] += src[p, :] for p in order.
+void lower_scatter_add(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& src = cx.args[0];
+  const TensorRef& idx = cx.args[1];
+  V rows = cx.out.dims[0], d = cx.out.dims[1];
+  e.fill(cx.out, e.fconst(0));
+  e.loop(e.numel(idx), [&](V p) {
+    V r = e.load_index(idx, p);
+    e.if_then(in_range(e, r, rows), [&] {
+      e.loop(d, [&](V j) {
+        V to = e.add(e.mul(r, d), j);
+        e.store(cx.out, to, e.fadd(e.load(cx.out, to), e.load(src, e.add(e.mul(p, d), j))));
+      });
+    });
+  });
+}
+
+}  // namespace adjoint::codegen

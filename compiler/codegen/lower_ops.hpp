@@ -1,0 +1,121 @@
+// Lowering of single IR nodes to loops: what each op needs from the graph
+// lowering (lower_graph.cpp) and the per-family lowerings (lower_*.cpp).
+//
+// lowering_of() is the one switch over every OpKind (lower_ops.cpp); a new op
+// in ops.def fails the build there until its lowering is written.
+//
+// Internal to compiler/codegen (it includes LLVM headers).
+#pragma once
+
+#include <vector>
+
+#include "codegen/emitter.hpp"
+
+namespace adjoint::codegen {
+
+// Where an op's result lives.
+enum class Storage {
+  Leaf,     // an input or param, read in place from the caller's buffer
+  Uniform,  // all elements equal: a scalar in a register, no storage
+  Alias,    // the operand's storage under another shape (reshape)
+  Buffer,   // its own region of the workspace
+};
+
+// One node being lowered: operands and the result, whose `dims` are set and,
+// for Storage::Buffer, its `data` too. Uniform and Alias lowerings set
+// `out.uniform` / `out.data` themselves.
+struct NodeCx {
+  Emitter& e;
+  const Node& node;
+  std::vector<TensorRef> args;
+  TensorRef out;
+  const Attrs& attrs() const { return node.attrs; }
+};
+
+using LowerFn = void (*)(NodeCx& cx);
+// The scalar formula of an elementwise op, in the model's float type.
+using UnaryFn = llvm::Value* (*)(Emitter& e, const Attrs& attrs, llvm::Value* x);
+using BinaryFn = llvm::Value* (*)(Emitter& e, const Attrs& attrs, llvm::Value* a, llvm::Value* b);
+
+struct OpLowering {
+  Storage storage = Storage::Buffer;
+  LowerFn lower = nullptr;    // a whole-tensor lowering, or
+  UnaryFn unary = nullptr;    // an elementwise op by its scalar formula, or
+  BinaryFn binary = nullptr;  // a broadcasting binary op by its scalar formula
+};
+
+// The lowering of `kind`; std::logic_error for composite ops, which never
+// reach a graph (the builder expands them).
+OpLowering lowering_of(OpKind kind);
+
+// Emits the loops computing cx.out from cx.args.
+void lower_node(NodeCx& cx);
+
+// --- Elementwise (lower_elementwise.cpp) ---
+void lower_unary(NodeCx& cx, UnaryFn f);
+void lower_binary(NodeCx& cx, BinaryFn f);
+void lower_constant(NodeCx& cx);
+void lower_numel(NodeCx& cx);
+llvm::Value* scalar_neg(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_exp(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_log(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_sqrt(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_abs(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_tanh(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_sigmoid(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_relu(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_softplus(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_gelu(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_sin(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_cos(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_erf(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_leaky_relu(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_pow(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_step(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_sign(Emitter& e, const Attrs& a, llvm::Value* x);
+llvm::Value* scalar_add(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_sub(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_mul(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_div(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_maximum(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_minimum(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_greater_equal(Emitter& e, const Attrs& a, llvm::Value* x, llvm::Value* y);
+llvm::Value* scalar_bce_with_logits(Emitter& e, const Attrs& a, llvm::Value* z, llvm::Value* t);
+
+// --- Linear algebra (lower_linalg.cpp) ---
+void lower_matmul(NodeCx& cx);
+void lower_transpose(NodeCx& cx);
+
+// --- Reductions and normalisations (lower_reduce.cpp) ---
+void lower_sum(NodeCx& cx);
+void lower_max(NodeCx& cx);
+void lower_argmax_mask(NodeCx& cx);
+void lower_logsumexp(NodeCx& cx);
+void lower_broadcast_to(NodeCx& cx);
+void lower_sum_to(NodeCx& cx);
+void lower_softmax(NodeCx& cx);
+void lower_log_softmax(NodeCx& cx);
+
+// --- Losses and indexing (lower_index.cpp) ---
+void lower_softmax_cross_entropy(NodeCx& cx);
+void lower_one_hot(NodeCx& cx);
+void lower_gather(NodeCx& cx);
+void lower_scatter_add(NodeCx& cx);
+
+// --- Shape (lower_shape.cpp) ---
+void lower_reshape(NodeCx& cx);
+void lower_concat(NodeCx& cx);
+void lower_slice(NodeCx& cx);
+void lower_pad(NodeCx& cx);
+
+// --- Convolution and pooling (lower_conv.cpp) ---
+void lower_conv2d(NodeCx& cx);
+void lower_conv2d_bwd_data(NodeCx& cx);
+void lower_conv2d_bwd_filter(NodeCx& cx);
+void lower_maxpool2d(NodeCx& cx);
+void lower_maxpool2d_bwd(NodeCx& cx);
+void lower_maxpool2d_select(NodeCx& cx);
+void lower_avgpool2d(NodeCx& cx);
+void lower_avgpool2d_bwd(NodeCx& cx);
+
+}  // namespace adjoint::codegen

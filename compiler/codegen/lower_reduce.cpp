@@ -1,0 +1,166 @@
+// Reductions along one axis or all of them, the normalisations built on them
+// (softmax, log_softmax) and the two broadcasting adjoints (broadcast_to,
+// sum_to). Semantics follow compiler/ops/reduce_ops.cpp exactly: sums run
+// from 0 in index order, max keeps the first maximal element (so a NaN in
+// first place wins, as there), an empty lane's max is -inf, and logsumexp of
+// a lane whose max is infinite is that max.
+#include <cmath>
+#include <optional>
+
+#include "codegen/lower_ops.hpp"
+
+namespace adjoint::codegen {
+
+namespace {
+
+using V = llvm::Value*;
+
+// x seen as [outer, n, inner] around the reduced axis ([1, size, 1] for every
+// axis). Lane (o, i) is number o * inner + i, which is also where its result
+// goes; its element j is at (o * n + j) * inner + i.
+struct Lanes {
+  V outer, n, inner;
+};
+
+std::optional<int64_t> axis_of(const Attrs& attrs, size_t rank, std::optional<int64_t> dflt) {
+  if (!attrs.has("axis")) return dflt ? normalize_axis(*dflt, rank) : std::nullopt;
+  return normalize_axis(attrs.get_int("axis"), rank);
+}
+
+Lanes lanes_of(Emitter& e, const TensorRef& x, std::optional<int64_t> axis) {
+  if (!axis) return {e.i64(1), e.numel(x), e.i64(1)};
+  size_t a = static_cast<size_t>(*axis);
+  return {e.product(x.dims, 0, a), x.dims[a], e.product(x.dims, a + 1, x.rank())};
+}
+
+// Calls body(lane, at) for every lane, where at(j) is the flat offset of the
+// lane's element j.
+void for_each_lane(Emitter& e, const Lanes& l,
+                   const std::function<void(V lane, const std::function<V(V)>& at)>& body) {
+  e.loop(l.outer, [&](V o) {
+    e.loop(l.inner, [&](V i) {
+      V lane = e.add(e.mul(o, l.inner), i);
+      auto at = [&, o, i](V j) { return e.add(e.mul(e.add(e.mul(o, l.n), j), l.inner), i); };
+      body(lane, at);
+    });
+  });
+}
+
+V lane_sum(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+  V acc = e.local(e.float_ty(), e.fconst(0), "sum");
+  e.loop(l.n, [&](V j) { e.set(acc, e.fadd(e.get(acc, e.float_ty()), e.load(x, at(j)))); });
+  return e.get(acc, e.float_ty());
+}
+
+struct ArgMax {
+  V value, index;  // locals: the lane's first maximum and its position
+};
+
+// The first maximal element of a lane: -inf (and index 0) for an empty lane.
+ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+  ArgMax best{e.local(e.float_ty(), e.fconst(-HUGE_VAL), "max"),
+              e.local(e.b().getInt64Ty(), e.i64(0), "argmax")};
+  e.if_then(e.b().CreateICmpSGT(l.n, e.i64(0)), [&] {
+    e.set(best.value, e.load(x, at(e.i64(0))));
+    e.loop(e.sub(l.n, e.i64(1)), [&](V j0) {
+      V j = e.add(j0, e.i64(1));
+      V v = e.load(x, at(j));
+      V better = e.gt(v, e.get(best.value, e.float_ty()));
+      e.set(best.value, e.select(better, v, e.get(best.value, e.float_ty())));
+      e.set(best.index, e.select(better, j, e.get(best.index, e.b().getInt64Ty())));
+    });
+  });
+  return best;
+}
+
+// max + log(sum(exp(x - max))), or the max itself when it is infinite.
+V lane_logsumexp(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+  V m = e.get(lane_argmax(e, x, l, at).value, e.float_ty());
+  V acc = e.local(e.float_ty(), e.fconst(0), "sumexp");
+  e.loop(l.n, [&](V j) {
+    V t = e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(x, at(j)), m));
+    e.set(acc, e.fadd(e.get(acc, e.float_ty()), t));
+  });
+  V lse = e.fadd(m, e.intrinsic(llvm::Intrinsic::log, e.get(acc, e.float_ty())));
+  V inf = e.b().CreateFCmpOEQ(e.intrinsic(llvm::Intrinsic::fabs, m), e.fconst(HUGE_VAL));
+  return e.select(inf, m, lse);
+}
+
+// A reduction writing one value per lane.
+template <typename F>
+void reduce(NodeCx& cx, F lane_value) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  Lanes l = lanes_of(e, x, axis_of(cx.attrs(), x.rank(), std::nullopt));
+  for_each_lane(e, l, [&](V lane, const std::function<V(V)>& at) {
+    e.store(cx.out, lane, lane_value(e, x, l, at));
+  });
+}
+
+// softmax (kLog false) or log_softmax along the axis (default -1).
+template <bool kLog>
+void normalise(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  Lanes l = lanes_of(e, x, axis_of(cx.attrs(), x.rank(), -1));
+  for_each_lane(e, l, [&](V, const std::function<V(V)>& at) {
+    V lse = lane_logsumexp(e, x, l, at);
+    e.loop(l.n, [&](V j) {
+      V k = at(j);
+      V shifted = e.fsub(e.load(x, k), lse);
+      e.store(cx.out, k, kLog ? shifted : e.intrinsic(llvm::Intrinsic::exp, shifted));
+    });
+  });
+}
+
+}  // namespace
+
+void lower_sum(NodeCx& cx) { reduce(cx, lane_sum); }
+
+void lower_max(NodeCx& cx) {
+  reduce(cx, [](Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+    return e.get(lane_argmax(e, x, l, at).value, e.float_ty());
+  });
+}
+
+void lower_logsumexp(NodeCx& cx) { reduce(cx, lane_logsumexp); }
+
+// 1 at each lane's first maximum, 0 elsewhere (nothing for empty lanes).
+void lower_argmax_mask(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  e.fill(cx.out, e.fconst(0));
+  Lanes l = lanes_of(e, x, axis_of(cx.attrs(), x.rank(), std::nullopt));
+  for_each_lane(e, l, [&](V, const std::function<V(V)>& at) {
+    ArgMax best = lane_argmax(e, x, l, at);
+    e.if_then(e.b().CreateICmpSGT(l.n, e.i64(0)),
+              [&] { e.store(cx.out, at(e.get(best.index, e.b().getInt64Ty())), e.fconst(1)); });
+  });
+}
+
+void lower_softmax(NodeCx& cx) { normalise<false>(cx); }
+void lower_log_softmax(NodeCx& cx) { normalise<true>(cx); }
+
+// y[idx] = x[broadcast idx]
+void lower_broadcast_to(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& out = cx.out;
+  e.strided_nest(out.dims, {e.strides(out), e.broadcast_strides(x, out.rank())},
+                 [&](const std::vector<V>& at) { e.store(out, at[0], e.load(x, at[1])); });
+}
+
+// Each element of x, in row-major order, adds into the element of y it would
+// be broadcast from.
+void lower_sum_to(NodeCx& cx) {
+  Emitter& e = cx.e;
+  const TensorRef& x = cx.args[0];
+  const TensorRef& out = cx.out;
+  e.fill(out, e.fconst(0));
+  e.strided_nest(x.dims, {e.strides(x), e.broadcast_strides(out, x.rank())},
+                 [&](const std::vector<V>& at) {
+                   e.store(out, at[1], e.fadd(e.load(out, at[1]), e.load(x, at[0])));
+                 });
+}
+
+}  // namespace adjoint::codegen

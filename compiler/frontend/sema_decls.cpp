@@ -1,0 +1,120 @@
+// Sema, declarations: the declared types of inputs and params, and params'
+// initialisers.
+#include "frontend/sema.hpp"
+
+namespace adjoint::frontend {
+
+namespace {
+
+constexpr const char* kInitialisers =
+    "zeros, ones, a number, normal(mean, std), uniform(lo, hi), he_normal, glorot_uniform";
+
+// A number literal, possibly negated.
+std::optional<double> number_value(const Expr& e) {
+  if (auto* n = e.as<NumberLit>()) return n->value;
+  if (auto* neg = e.as<Negate>())
+    if (auto v = number_value(*neg->operand)) return -*v;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Checks the dtype against the model's float type and every size; reports
+// all problems it finds and returns the type only when there were none.
+std::optional<Type> Sema::check_type(const TypeExpr& t, bool is_param) {
+  bool ok = true;
+  if (is_float(t.dtype) && t.dtype != graph_.float_type) {
+    error(t.loc, std::string("mixes float types: the model is ") + dtype_name(graph_.float_type) +
+                     " but this is " + dtype_name(t.dtype) + " (one float type per model)");
+    note(*float_decl_, std::string("the model's float type is ") + dtype_name(graph_.float_type) +
+                           " from here");
+    ok = false;
+  }
+  if (is_param && !is_float(t.dtype)) {
+    error(t.loc, "a param must be f32 or f64; i32 is only for inputs (labels and indices)");
+    ok = false;
+  }
+  Type type{t.dtype, {}};
+  for (const DimExpr& d : t.dims) {
+    if (d.size) {
+      if (*d.size <= 0) {
+        error(d.loc, "sizes must be positive, got " + std::to_string(*d.size));
+        ok = false;
+      }
+      type.shape.push_back(Dim(*d.size));
+    } else if (is_param) {
+      error(d.loc, "a param's sizes must be constant, but '" + d.symbol + "' is a symbolic size");
+      ok = false;
+    } else {
+      type.shape.push_back(Dim::symbol(d.symbol));
+    }
+  }
+  if (!ok) return std::nullopt;
+  return type;
+}
+
+// Sets init (and init_a, init_b) from a param's initialiser; false on error.
+bool Sema::check_init(const Expr* init, Attrs& attrs) {
+  if (!init) {
+    attrs.set("init", std::string("zeros"));
+    return true;
+  }
+  if (auto v = number_value(*init)) {
+    attrs.set("init", std::string("constant"));
+    attrs.set("init_a", *v);
+    return true;
+  }
+  if (auto* name = init->as<NameRef>()) {
+    static const char* const kPlain[] = {"zeros", "ones", "he_normal", "glorot_uniform"};
+    for (const char* p : kPlain)
+      if (name->name == p) {
+        attrs.set("init", name->name);
+        return true;
+      }
+    if (name->name == "normal" || name->name == "uniform") {
+      error(init->begin, "'" + name->name + "' needs two numbers: " + name->name +
+                           (name->name == "normal" ? "(mean, std)" : "(lo, hi)"));
+      return false;
+    }
+    error(init->begin, "unknown initialiser '" + name->name + "'; valid: " + kInitialisers);
+    return false;
+  }
+  const Call* call = init->as<Call>();
+  bool two_numbers = call && (call->callee == "normal" || call->callee == "uniform");
+  if (!two_numbers) {
+    std::string what = call ? "unknown initialiser '" + call->callee + "'"
+                            : std::string("a param's initialiser must be a constant form");
+    error(init->begin, what + "; valid: " + kInitialisers);
+    return false;
+  }
+  // normal(mean, std) / uniform(lo, hi): two numbers, by position or by name.
+  bool normal = call->callee == "normal";
+  const char* names[2] = {normal ? "mean" : "lo", normal ? "std" : "hi"};
+  std::optional<double> vals[2];
+  std::string usage = call->callee + "(" + names[0] + ", " + names[1] + ")";
+  for (size_t i = 0; i < call->args.size(); ++i) {
+    const Arg& a = call->args[i];
+    size_t slot = i;
+    if (!a.keyword.empty()) slot = a.keyword == names[0] ? 0 : a.keyword == names[1] ? 1 : 2;
+    std::optional<double> v = number_value(*a.value);
+    if (slot > 1 || vals[slot] || !v) {
+      error(a.loc, "'" + call->callee + "' takes two numbers: " + usage);
+      return false;
+    }
+    vals[slot] = v;
+  }
+  if (!vals[0] || !vals[1]) {
+    error(init->begin, "'" + call->callee + "' takes two numbers: " + usage);
+    return false;
+  }
+  if (normal ? *vals[1] < 0 : *vals[0] > *vals[1]) {
+    error(init->begin, normal ? "normal's std must not be negative" : "uniform's lo must not exceed hi");
+    return false;
+  }
+  attrs.set("init", call->callee);
+  attrs.set("init_a", *vals[0]);
+  attrs.set("init_b", *vals[1]);
+  return true;
+}
+
+}  // namespace adjoint::frontend
