@@ -34,8 +34,8 @@ TEST_CASE("lexer: punctuation, keywords and identifiers", "[frontend]") {
                          Tok::At, Tok::Caret, Tok::Dot, Tok::Eof});
   CHECK(kinds("model input param def minimize wrt output f32 f64 i32 true false") ==
         std::vector<Tok>{Tok::KwModel, Tok::KwInput, Tok::KwParam, Tok::KwDef, Tok::KwMinimize,
-                         Tok::KwWrt, Tok::KwOutput, Tok::KwF32, Tok::KwF64, Tok::KwI32,
-                         Tok::KwTrue, Tok::KwFalse, Tok::Eof});
+                         Tok::KwWrt, Tok::KwOutput, Tok::KwF32, Tok::KwF64, Tok::KwI32, Tok::KwTrue,
+                         Tok::KwFalse, Tok::Eof});
   std::vector<Token> ts = lex("_a1 B models f16 T");
   REQUIRE(ts.size() == 6);
   for (size_t i = 0; i < 5; ++i) CHECK(ts[i].kind == Tok::Ident);

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <random>
 
 #include "frontend/ast_printer.hpp"
@@ -131,7 +130,7 @@ TEST_CASE("parser: node locations", "[frontend]") {
   const Expr& call = *p->ast->stmts[1].as<LetStmt>()->value;
   CHECK(call.loc == SourceLoc{0, 2, 5});
   const Expr& plus = *call.as<Call>()->args[0].value;
-  CHECK(plus.loc == SourceLoc{0, 2, 16});   // the operator
+  CHECK(plus.loc == SourceLoc{0, 2, 16});    // the operator
   CHECK(plus.begin == SourceLoc{0, 2, 10});  // the start of its text
   CHECK(plus.as<Binary>()->lhs->loc == SourceLoc{0, 2, 12});
 }
@@ -140,8 +139,10 @@ TEST_CASE("parser: a failed statement is kept as invalid, with its name", "[fron
   auto p = parse("a = (1 +\ninput b : f32\nc = $\nd = relu(2\ne = 3\n");
   INFO(p->diags->text());
   CHECK(p->diags->error_count() == 3);
-  CHECK(p->diags->text().find("test.adj:1:5: error: unclosed '(' (expected ')')") != std::string::npos);
-  CHECK(p->diags->text().find("test.adj:4:9: error: unclosed '(' (expected ')')") != std::string::npos);
+  CHECK(p->diags->text().find("test.adj:1:5: error: unclosed '(' (expected ')')") !=
+        std::string::npos);
+  CHECK(p->diags->text().find("test.adj:4:9: error: unclosed '(' (expected ')')") !=
+        std::string::npos);
   REQUIRE(p->ast->stmts.size() == 5);
   // The unclosed brackets did not swallow the lines after them.
   CHECK(print_ast(*p->ast) ==
@@ -215,9 +216,10 @@ TEST_CASE("parser and sema survive hostile input", "[frontend]") {
     CHECK_FALSE(compile_source(sm, id, diags).has_value());
   }
   // Fragments of valid text in random order: parses, may fail sema, never crashes.
-  const char* parts[] = {"input", "param", "x", "y", ":", "f32", "[", "]", "(", ")", "=", "+",
-                         "@", "^", ".T", "relu", "sum", "def", "1", "-", ",", "\n", "minimize",
-                         "wrt", "output", "axis", "true", "[B, 3]", "model"};
+  const char* parts[] = {"input",  "param", "x",    "y",      ":",    "f32", "[",        "]",
+                         "(",      ")",     "=",    "+",      "@",    "^",   ".T",       "relu",
+                         "sum",    "def",   "1",    "-",      ",",    "\n",  "minimize", "wrt",
+                         "output", "axis",  "true", "[B, 3]", "model"};
   for (int round = 0; round < 200; ++round) {
     std::string text;
     for (int i = 0; i < 60; ++i) text += std::string(parts[rng() % std::size(parts)]) + " ";

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <chrono>
 
 #include "frontend/frontend.hpp"
@@ -176,13 +175,13 @@ TEST_CASE("sema: '@' on vectors follows NumPy", "[frontend]") {
 }
 
 TEST_CASE("sema: literals, unary minus and '^'", "[frontend]") {
-  const Graph g = ok(compile(
-      "input x : f32[2]\n"
-      "a = -3\n"
-      "b = -x\n"
-      "c = x ^ -1\n"
-      "d = x ^ 0.5 * 2\n"
-      "e = - -2\n"));
+  const Graph g =
+      ok(compile("input x : f32[2]\n"
+                 "a = -3\n"
+                 "b = -x\n"
+                 "c = x ^ -1\n"
+                 "d = x ^ 0.5 * 2\n"
+                 "e = - -2\n"));
   const Node& a = g.node(named(g, "a"));
   CHECK(a.op == OpKind::constant);
   CHECK(a.attrs.get_f64("value") == -3.0);
@@ -197,13 +196,13 @@ TEST_CASE("sema: literals, unary minus and '^'", "[frontend]") {
 }
 
 TEST_CASE("sema: defs are inlined, parameters shadow globals", "[frontend]") {
-  const Graph g = ok(compile(
-      "input x : f32[2]\n"
-      "input y : f32[2]\n"
-      "def f(y) = g(y) * 2\n"    // calls a later def; its y is the argument, not the input
-      "def g(a) = a + y\n"       // y here is the global input
-      "r = f(x)\n"
-      "s = f(x) + f(y)\n"));
+  const Graph g =
+      ok(compile("input x : f32[2]\n"
+                 "input y : f32[2]\n"
+                 "def f(y) = g(y) * 2\n"  // calls a later def; its y is the argument, not the input
+                 "def g(a) = a + y\n"     // y here is the global input
+                 "r = f(x)\n"
+                 "s = f(x) + f(y)\n"));
   const Node& r = g.node(named(g, "r"));
   CHECK(r.op == OpKind::mul);
   const Node& sum = g.node(r.args[0]);
@@ -215,15 +214,15 @@ TEST_CASE("sema: defs are inlined, parameters shadow globals", "[frontend]") {
 }
 
 TEST_CASE("sema: builtin arguments bind from the op table's signatures", "[frontend]") {
-  const Graph g = ok(compile(
-      "input x : f32[2, 3]\n"
-      "a = leaky_relu(x, alpha=0.2)\n"
-      "b = leaky_relu(x)\n"
-      "c = leaky_relu(x, 1)\n"
-      "d = pow(x, 2)\n"
-      "e = maximum(x, 0)\n"
-      "f = exp(tanh(relu(x)))\n"
-      "g = pow(c=3, x=x)\n"));
+  const Graph g =
+      ok(compile("input x : f32[2, 3]\n"
+                 "a = leaky_relu(x, alpha=0.2)\n"
+                 "b = leaky_relu(x)\n"
+                 "c = leaky_relu(x, 1)\n"
+                 "d = pow(x, 2)\n"
+                 "e = maximum(x, 0)\n"
+                 "f = exp(tanh(relu(x)))\n"
+                 "g = pow(c=3, x=x)\n"));
   CHECK(g.node(named(g, "a")).attrs.get_f64("alpha") == 0.2);
   CHECK(g.node(named(g, "b")).attrs.get_f64("alpha") == 0.01);  // the default, made explicit
   const AttrValue* alpha = g.node(named(g, "c")).attrs.find("alpha");
@@ -240,12 +239,12 @@ TEST_CASE("sema: builtin arguments bind from the op table's signatures", "[front
 
 TEST_CASE("sema: integer, boolean and list attributes", "[frontend]") {
   if (!has_builtins({"sum", "reshape", "softmax"})) return;
-  const Graph g = ok(compile(
-      "input x : f32[B, 4]\n"
-      "a = sum(x, axis=-1, keepdims=true)\n"
-      "b = reshape(x, [-1, 2])\n"
-      "c = softmax(x)\n"
-      "d = sum(x)\n"));
+  const Graph g =
+      ok(compile("input x : f32[B, 4]\n"
+                 "a = sum(x, axis=-1, keepdims=true)\n"
+                 "b = reshape(x, [-1, 2])\n"
+                 "c = softmax(x)\n"
+                 "d = sum(x)\n"));
   const Node& a = g.node(named(g, "a"));
   CHECK(a.attrs.get_int("axis") == -1);
   CHECK(a.attrs.get_bool("keepdims") == true);
@@ -258,14 +257,14 @@ TEST_CASE("sema: integer, boolean and list attributes", "[frontend]") {
 }
 
 TEST_CASE("sema: param initialisers", "[frontend]") {
-  const Graph g = ok(compile(
-      "param a : f64[2]\n"
-      "param b : f64[2] = ones\n"
-      "param c : f64[2] = 0.25\n"
-      "param d : f64[2] = -1\n"
-      "param e : f64[2] = normal(0, 0.02)\n"
-      "param f : f64[2] = uniform(-0.1, 0.1)\n"
-      "param h : f64[2] = normal(std=2, mean=1)\n"));
+  const Graph g =
+      ok(compile("param a : f64[2]\n"
+                 "param b : f64[2] = ones\n"
+                 "param c : f64[2] = 0.25\n"
+                 "param d : f64[2] = -1\n"
+                 "param e : f64[2] = normal(0, 0.02)\n"
+                 "param f : f64[2] = uniform(-0.1, 0.1)\n"
+                 "param h : f64[2] = normal(std=2, mean=1)\n"));
   auto attrs = [&](const char* n) { return g.node(*g.leaf(n)).attrs; };
   CHECK(attrs("a").get_str("init") == "zeros");
   CHECK(attrs("b").get_str("init") == "ones");
@@ -292,12 +291,12 @@ TEST_CASE("sema: minimize, wrt and output defaults", "[frontend]") {
   CHECK(inference.outputs[1].value == *inference.leaf("x"));
 
   // minimize may come before what it names; default wrt is every param, in order.
-  const Graph g = ok(compile(
-      "minimize loss\n"
-      "param z : f32[3]\n"
-      "input x : f32[3]\n"
-      "param a : f32[3]\n"
-      "loss = sum(x * z * a)\n"));
+  const Graph g =
+      ok(compile("minimize loss\n"
+                 "param z : f32[3]\n"
+                 "input x : f32[3]\n"
+                 "param a : f32[3]\n"
+                 "loss = sum(x * z * a)\n"));
   CHECK(g.wrt == std::vector<std::string>{"z", "a"});
   CHECK(*g.loss == named(g, "loss"));
 }

@@ -24,19 +24,27 @@ struct ChildHeight {
     return h;
   }
   template <class Leaf>
-  uint32_t operator()(const Leaf&) const { return 0; }
+  uint32_t operator()(const Leaf&) const {
+    return 0;
+  }
 };
 
 }  // namespace
 
 const char* binop_spelling(BinOp op) {
   switch (op) {
-    case BinOp::Add: return "+";
-    case BinOp::Sub: return "-";
-    case BinOp::Mul: return "*";
-    case BinOp::Div: return "/";
-    case BinOp::MatMul: return "@";
-    case BinOp::Pow: return "^";
+    case BinOp::Add:
+      return "+";
+    case BinOp::Sub:
+      return "-";
+    case BinOp::Mul:
+      return "*";
+    case BinOp::Div:
+      return "/";
+    case BinOp::MatMul:
+      return "@";
+    case BinOp::Pow:
+      return "^";
   }
   return "?";
 }
@@ -48,6 +56,30 @@ ExprPtr make_expr(SourceLoc loc, Expr::Node node, std::optional<SourceLoc> begin
   e->depth = 1 + std::visit(ChildHeight{}, node);
   e->node = std::move(node);
   return e;
+}
+
+std::optional<double> literal_number(const Expr& e) {
+  if (auto* n = e.as<NumberLit>()) return n->value;
+  if (auto* neg = e.as<Negate>())
+    if (auto v = literal_number(*neg->operand)) return -*v;
+  return std::nullopt;
+}
+
+std::optional<int64_t> literal_integer(const Expr& e) {
+  if (auto* n = e.as<NumberLit>())
+    return n->is_integer && n->fits_int64 ? std::optional<int64_t>(n->integer) : std::nullopt;
+  if (auto* neg = e.as<Negate>())
+    if (auto v = literal_integer(*neg->operand)) return -*v;
+  return std::nullopt;
+}
+
+std::string literal_text(const Expr& e) {
+  if (auto* n = e.as<NumberLit>()) return n->text;
+  if (auto* neg = e.as<Negate>()) {
+    std::string inner = literal_text(*neg->operand);
+    return inner.empty() ? "" : "-" + inner;
+  }
+  return "";
 }
 
 const std::string* bound_name(const Stmt& s) {

@@ -21,7 +21,7 @@ struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
 struct NumberLit {
-  std::string text;         // as written, for printing
+  std::string text;  // as written, for printing
   double value = 0;
   bool is_integer = false;  // no '.' and no exponent
   bool fits_int64 = false;
@@ -63,18 +63,29 @@ struct ListLit {
 };
 
 struct Expr {
-  using Node = std::variant<NumberLit, BoolLit, NameRef, Negate, TransposeExpr, Binary, Call, ListLit>;
-  SourceLoc loc;        // of the node's own token (an operator, a callee's name)
-  SourceLoc begin;      // of the first token of its text
-  uint32_t depth = 1;   // height of the tree below and including this node
+  using Node =
+      std::variant<NumberLit, BoolLit, NameRef, Negate, TransposeExpr, Binary, Call, ListLit>;
+  SourceLoc loc;       // of the node's own token (an operator, a callee's name)
+  SourceLoc begin;     // of the first token of its text
+  uint32_t depth = 1;  // height of the tree below and including this node
   Node node;
 
   template <class T>
-  const T* as() const { return std::get_if<T>(&node); }
+  const T* as() const {
+    return std::get_if<T>(&node);
+  }
 };
 
 // Computes depth from the children; `begin` defaults to `loc`.
 ExprPtr make_expr(SourceLoc loc, Expr::Node node, std::optional<SourceLoc> begin = std::nullopt);
+
+// A number literal, possibly under unary minus (`-0.5`, `- -2`); nullopt for
+// anything else. Used wherever the language wants a literal, not a value.
+std::optional<double> literal_number(const Expr& e);
+// The same for an integer literal that fits int64.
+std::optional<int64_t> literal_integer(const Expr& e);
+// The literal as written, with its minus signs ("-0.5"); "" if not a literal number.
+std::string literal_text(const Expr& e);
 
 // ---- Types ----
 
@@ -144,7 +155,9 @@ struct Stmt {
   Node node;
 
   template <class T>
-  const T* as() const { return std::get_if<T>(&node); }
+  const T* as() const {
+    return std::get_if<T>(&node);
+  }
 };
 
 // The name a statement binds (input, param, def, value, or an invalid

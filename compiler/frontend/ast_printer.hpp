@@ -13,9 +13,9 @@
 
 namespace adjoint::frontend {
 
-std::string expr_str(const Expr& e);  // "(+ (@ x W) b)"
+std::string expr_str(const Expr& e);      // "(+ (@ x W) b)"
 std::string type_str(const TypeExpr& t);  // "f32[B, 784]"
-std::string stmt_str(const Stmt& s);  // without the location
-std::string ast_str(const Ast& ast);  // every statement, one per line, with locations
+std::string stmt_str(const Stmt& s);      // without the location
+std::string ast_str(const Ast& ast);      // every statement, one per line, with locations
 
 }  // namespace adjoint::frontend

@@ -14,21 +14,36 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' |
 
 std::optional<Tok> punctuation(char c) {
   switch (c) {
-    case '(': return Tok::LParen;
-    case ')': return Tok::RParen;
-    case '[': return Tok::LBracket;
-    case ']': return Tok::RBracket;
-    case ',': return Tok::Comma;
-    case ':': return Tok::Colon;
-    case '=': return Tok::Equal;
-    case '+': return Tok::Plus;
-    case '-': return Tok::Minus;
-    case '*': return Tok::Star;
-    case '/': return Tok::Slash;
-    case '@': return Tok::At;
-    case '^': return Tok::Caret;
-    case '.': return Tok::Dot;
-    default: return std::nullopt;
+    case '(':
+      return Tok::LParen;
+    case ')':
+      return Tok::RParen;
+    case '[':
+      return Tok::LBracket;
+    case ']':
+      return Tok::RBracket;
+    case ',':
+      return Tok::Comma;
+    case ':':
+      return Tok::Colon;
+    case '=':
+      return Tok::Equal;
+    case '+':
+      return Tok::Plus;
+    case '-':
+      return Tok::Minus;
+    case '*':
+      return Tok::Star;
+    case '/':
+      return Tok::Slash;
+    case '@':
+      return Tok::At;
+    case '^':
+      return Tok::Caret;
+    case '.':
+      return Tok::Dot;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -63,7 +78,8 @@ std::string invalid_text_message(std::string_view bad) {
 const char* tok_spelling(Tok kind) {
   switch (kind) {
 #define ADJ_TOKEN_CASE(k, spelling) \
-  case Tok::k: return spelling;
+  case Tok::k:                      \
+    return spelling;
     ADJ_TOKENS(ADJ_TOKEN_CASE)
 #undef ADJ_TOKEN_CASE
   }
@@ -82,10 +98,10 @@ Lexer::Lexer(const SourceManager& sm, uint32_t file) : text_(sm.text(file)), fil
 
 std::optional<Tok> Lexer::keyword(std::string_view w) {
   static constexpr std::pair<std::string_view, Tok> kWords[] = {
-      {"model", Tok::KwModel},       {"input", Tok::KwInput}, {"param", Tok::KwParam},
-      {"def", Tok::KwDef},           {"minimize", Tok::KwMinimize}, {"wrt", Tok::KwWrt},
-      {"output", Tok::KwOutput},     {"f32", Tok::KwF32},     {"f64", Tok::KwF64},
-      {"i32", Tok::KwI32},           {"true", Tok::KwTrue},   {"false", Tok::KwFalse}};
+      {"model", Tok::KwModel},   {"input", Tok::KwInput},       {"param", Tok::KwParam},
+      {"def", Tok::KwDef},       {"minimize", Tok::KwMinimize}, {"wrt", Tok::KwWrt},
+      {"output", Tok::KwOutput}, {"f32", Tok::KwF32},           {"f64", Tok::KwF64},
+      {"i32", Tok::KwI32},       {"true", Tok::KwTrue},         {"false", Tok::KwFalse}};
   for (const auto& [word, kind] : kWords)
     if (w == word) return kind;
   return std::nullopt;

@@ -133,14 +133,29 @@ std::unique_ptr<Ast> Parser::parse() {
 Stmt Parser::parse_statement() {
   Stmt s;
   switch (peek().kind) {
-    case Tok::KwModel: s = parse_model(); break;
-    case Tok::KwInput: s = parse_input(); break;
-    case Tok::KwParam: s = parse_param(); break;
-    case Tok::KwDef: s = parse_def(); break;
-    case Tok::KwMinimize: s = parse_minimize(); break;
-    case Tok::KwOutput: s = parse_output(); break;
-    case Tok::Ident: s = parse_let(); break;
-    default: unexpected(peek(), "a statement");
+    case Tok::KwModel:
+      s = parse_model();
+      break;
+    case Tok::KwInput:
+      s = parse_input();
+      break;
+    case Tok::KwParam:
+      s = parse_param();
+      break;
+    case Tok::KwDef:
+      s = parse_def();
+      break;
+    case Tok::KwMinimize:
+      s = parse_minimize();
+      break;
+    case Tok::KwOutput:
+      s = parse_output();
+      break;
+    case Tok::Ident:
+      s = parse_let();
+      break;
+    default:
+      unexpected(peek(), "a statement");
   }
   end_statement();
   return s;
@@ -244,10 +259,17 @@ TypeExpr Parser::parse_type() {
   TypeExpr type;
   type.loc = peek().loc;
   switch (peek().kind) {
-    case Tok::KwF32: type.dtype = DType::f32; break;
-    case Tok::KwF64: type.dtype = DType::f64; break;
-    case Tok::KwI32: type.dtype = DType::i32; break;
-    default: unexpected(peek(), "a type (f32, f64 or i32)");
+    case Tok::KwF32:
+      type.dtype = DType::f32;
+      break;
+    case Tok::KwF64:
+      type.dtype = DType::f64;
+      break;
+    case Tok::KwI32:
+      type.dtype = DType::i32;
+      break;
+    default:
+      unexpected(peek(), "a type (f32, f64 or i32)");
   }
   take();
   if (!at(Tok::LBracket)) return type;
@@ -290,9 +312,9 @@ ExprPtr Parser::checked(SourceLoc loc, Expr::Node node, SourceLoc begin) {
 }
 
 ExprPtr Parser::binary(const Token& op, ExprPtr lhs, ExprPtr rhs) {
-  BinOp kind = op.kind == Tok::Caret ? BinOp::Pow
-               : additive_op(op.kind)  ? *additive_op(op.kind)
-                                       : *multiplicative_op(op.kind);
+  BinOp kind = op.kind == Tok::Caret  ? BinOp::Pow
+               : additive_op(op.kind) ? *additive_op(op.kind)
+                                      : *multiplicative_op(op.kind);
   SourceLoc begin = lhs->begin;
   return checked(op.loc, Binary{kind, std::move(lhs), std::move(rhs)}, begin);
 }
@@ -320,8 +342,8 @@ ExprPtr Parser::parse_term() {
 ExprPtr Parser::parse_unary() {
   RecursionGuard guard(recursion_);
   if (recursion_ > kMaxNesting)
-    fail(peek().loc, "expression is nested too deeply (more than " +
-                         std::to_string(kMaxNesting) + " levels)");
+    fail(peek().loc,
+         "expression is nested too deeply (more than " + std::to_string(kMaxNesting) + " levels)");
   if (!at(Tok::Minus)) return parse_power();
   Token minus = take();
   ExprPtr operand = parse_unary();
@@ -372,8 +394,10 @@ ExprPtr Parser::parse_primary() {
       expect_close(Tok::RParen, "')'");
       return inner;
     }
-    case Tok::LBracket: return parse_list();
-    default: unexpected(t, "an expression");
+    case Tok::LBracket:
+      return parse_list();
+    default:
+      unexpected(t, "an expression");
   }
 }
 

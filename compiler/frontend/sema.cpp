@@ -127,7 +127,8 @@ void Sema::run_statement(const Stmt& s) {
   } else if (s.as<OutputStmt>()) {
     output_stmts_.push_back(&s);
   } else if (auto* bad = s.as<InvalidStmt>()) {
-    if (!bad->name.empty() && first_binding(bad->name) == &s) bind(bad->name, SymKind::Poison, kPoison);
+    if (!bad->name.empty() && first_binding(bad->name) == &s)
+      bind(bad->name, SymKind::Poison, kPoison);
   }
 }
 
@@ -155,7 +156,10 @@ void Sema::declare_leaf(const Stmt& s, OpKind kind, const std::string& name, con
   attrs.set("shape", t->shape);
   ValueId v = make(s.name_loc, kind, {}, std::move(attrs), "'" + name + "'");
   if (v != kPoison) graph_.node(v).name = name;
-  bind(name, v == kPoison ? SymKind::Poison : kind == OpKind::input ? SymKind::Input : SymKind::Param,
+  bind(name,
+       v == kPoison            ? SymKind::Poison
+       : kind == OpKind::input ? SymKind::Input
+                               : SymKind::Param,
        v);
 }
 
@@ -193,8 +197,8 @@ void Sema::resolve_minimize() {
   if (loss != kPoison) {
     const Type& t = graph_.type(loss);
     if (!is_float(t.dtype) || t.rank() != 0) {
-      error(m.target.loc, "'" + m.target.name + "' must be a float scalar to be minimized, but it is " +
-                              t.str());
+      error(m.target.loc,
+            "'" + m.target.name + "' must be a float scalar to be minimized, but it is " + t.str());
       loss = kPoison;
     }
   }
@@ -207,10 +211,12 @@ void Sema::resolve_minimize() {
       continue;
     }
     const Node& n = graph_.node(*v);
-    bool leaf = (n.op == OpKind::input || n.op == OpKind::param) && n.attrs.get_str("name") == w.name;
+    bool leaf =
+        (n.op == OpKind::input || n.op == OpKind::param) && n.attrs.get_str("name") == w.name;
     if (!leaf) {
-      error(w.loc, "'" + w.name + "' is not an input or param; 'wrt' lists the inputs and params "
-                   "the gradient is taken with respect to");
+      error(w.loc, "'" + w.name +
+                       "' is not an input or param; 'wrt' lists the inputs and params "
+                       "the gradient is taken with respect to");
       ok = false;
     } else if (!is_float(n.type.dtype)) {
       error(w.loc, "cannot differentiate with respect to '" + w.name + "': it is " + n.type.str() +

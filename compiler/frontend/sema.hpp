@@ -120,7 +120,11 @@ class Sema {
   const Stmt* minimize_stmt_ = nullptr;
   std::vector<const Stmt*> output_stmts_;
   std::set<std::string> reported_;  // "loc|message" of errors already shown
-  size_t inlined_calls_ = 0;  // bounds the work of expanding defs, even into poison
+  size_t inlined_calls_ = 0;        // bounds the work of expanding defs, even into poison
+  // (def, argument types) whose expansion failed: later such calls are poison
+  // at once, so a failing def called at every level of a def tree costs one
+  // expansion per level, not one per path.
+  std::set<std::pair<const DefStmt*, std::string>> failed_calls_;
   bool too_big_ = false;
 };
 

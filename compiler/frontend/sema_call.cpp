@@ -8,33 +8,11 @@ namespace adjoint::frontend {
 
 namespace {
 
-std::optional<double> number_value(const Expr& e) {
-  if (auto* n = e.as<NumberLit>()) return n->value;
-  if (auto* neg = e.as<Negate>())
-    if (auto v = number_value(*neg->operand)) return -*v;
-  return std::nullopt;
-}
-
-// An integer literal, possibly negated; nullopt for anything else.
-std::optional<int64_t> integer_value(const Expr& e) {
-  if (auto* n = e.as<NumberLit>())
-    return n->is_integer && n->fits_int64 ? std::optional<int64_t>(n->integer) : std::nullopt;
-  if (auto* neg = e.as<Negate>())
-    if (auto v = integer_value(*neg->operand)) return -*v;
-  return std::nullopt;
-}
-
-std::string number_text(const Expr& e) {
-  if (auto* n = e.as<NumberLit>()) return n->text;
-  if (auto* neg = e.as<Negate>()) return "-" + number_text(*neg->operand);
-  return "";
-}
-
 // How an argument reads in a message about its kind.
 std::string what_is(const Expr& e) {
   if (e.as<ListLit>()) return "a list";
   if (auto* b = e.as<BoolLit>()) return b->value ? "'true'" : "'false'";
-  if (number_value(e)) return "the number " + number_text(e);
+  if (literal_number(e)) return "the number " + literal_text(e);
   return "a computed value";
 }
 
@@ -44,7 +22,9 @@ std::string param_list(const std::vector<ParamSpec>& sig) {
   return out;
 }
 
-std::string arguments(size_t n) { return std::to_string(n) + (n == 1 ? " argument" : " arguments"); }
+std::string arguments(size_t n) {
+  return std::to_string(n) + (n == 1 ? " argument" : " arguments");
+}
 
 }  // namespace
 
@@ -65,7 +45,8 @@ ValueId Sema::eval_call(const Expr& e, const Call& call) {
   }
   bool local = !frames_.empty() && frames_.back().locals->count(fn);
   if (local) {
-    error(e.loc, "'" + fn + "' is a parameter of '" + frames_.back().def->name + "', not a function");
+    error(e.loc,
+          "'" + fn + "' is a parameter of '" + frames_.back().def->name + "', not a function");
     return kPoison;
   }
   error(e.loc, "unknown function '" + fn + "'" + suggest_function(fn));
@@ -108,11 +89,15 @@ ValueId Sema::call_def(const Expr& e, const Call& call, const DefStmt& def) {
       error(e.loc, "'" + def.name + "' calls itself");
       return kPoison;
     }
+  std::pair<const DefStmt*, std::string> signature{&def, ""};
+  for (ValueId a : args) signature.second += graph_.type(a).str() + ";";
+  if (failed_calls_.count(signature)) return kPoison;
   std::map<std::string, ValueId> locals;
   for (size_t i = 0; i < args.size(); ++i) locals[def.params[i].name] = args[i];
   frames_.push_back({&def, e.loc, &locals});
   ValueId v = eval(*def.body);
   frames_.pop_back();
+  if (v == kPoison) failed_calls_.insert(std::move(signature));
   return v;
 }
 
@@ -127,14 +112,15 @@ ValueId Sema::call_builtin(const Expr& e, const Call& call, OpKind op) {
   for (const Arg& a : call.args) {
     if (a.keyword.empty()) {
       if (next >= sig.size()) {
-        error(a.loc, "'" + fn + "' takes at most " + arguments(sig.size()) + " (" + param_list(sig) +
-                         "), got " + std::to_string(call.args.size()));
+        error(a.loc, "'" + fn + "' takes at most " + arguments(sig.size()) + " (" +
+                         param_list(sig) + "), got " + std::to_string(call.args.size()));
         return kPoison;
       }
       bound[next++] = &a;
       continue;
     }
-    auto it = std::find_if(sig.begin(), sig.end(), [&](const ParamSpec& p) { return p.name == a.keyword; });
+    auto it = std::find_if(sig.begin(), sig.end(),
+                           [&](const ParamSpec& p) { return p.name == a.keyword; });
     if (it == sig.end()) {
       error(a.loc, "'" + fn + "' has no parameter '" + a.keyword + "'; valid: " + param_list(sig));
       ok = false;
@@ -151,7 +137,8 @@ ValueId Sema::call_builtin(const Expr& e, const Call& call, OpKind op) {
     const ParamSpec& p = sig[i];
     const Arg* a = bound[i];
     if (!a) {
-      if (p.dflt) attrs.set(p.name, *p.dflt);
+      if (p.dflt)
+        attrs.set(p.name, *p.dflt);
       else if (p.kind == ParamKind::Tensor || !p.optional) {
         error(e.loc, "'" + fn + "' is missing argument '" + p.name + "'");
         ok = false;
@@ -165,7 +152,8 @@ ValueId Sema::call_builtin(const Expr& e, const Call& call, OpKind op) {
       continue;
     }
     if (a->value->as<ListLit>() || a->value->as<BoolLit>()) {
-      error(a->loc, "'" + fn + "' argument '" + p.name + "' must be a tensor, got " + what_is(*a->value));
+      error(a->loc,
+            "'" + fn + "' argument '" + p.name + "' must be a tensor, got " + what_is(*a->value));
       ok = false;
       continue;
     }
@@ -177,16 +165,17 @@ ValueId Sema::call_builtin(const Expr& e, const Call& call, OpKind op) {
 }
 
 // An attribute argument must be written as a literal of its parameter's kind.
-std::optional<AttrValue> Sema::attr_argument(const std::string& fn, const ParamSpec& p, const Arg& a) {
+std::optional<AttrValue> Sema::attr_argument(const std::string& fn, const ParamSpec& p,
+                                             const Arg& a) {
   const Expr& v = *a.value;
   std::string head = "'" + fn + "' argument '" + p.name + "' must be ";
   switch (p.kind) {
     case ParamKind::Int:
-      if (auto i = integer_value(v)) return AttrValue{*i};
+      if (auto i = literal_integer(v)) return AttrValue{*i};
       error(a.loc, head + "an integer literal (e.g. " + p.name + "=1), got " + what_is(v));
       return std::nullopt;
     case ParamKind::Float:
-      if (auto x = number_value(v)) return AttrValue{*x};
+      if (auto x = literal_number(v)) return AttrValue{*x};
       error(a.loc, head + "a number literal (e.g. " + p.name + "=0.5), got " + what_is(v));
       return std::nullopt;
     case ParamKind::Bool:
@@ -197,10 +186,10 @@ std::optional<AttrValue> Sema::attr_argument(const std::string& fn, const ParamS
       const ListLit* list = v.as<ListLit>();
       std::vector<int64_t> dims;
       for (size_t i = 0; list && i < list->elems.size(); ++i) {
-        auto d = integer_value(*list->elems[i]);
+        auto d = literal_integer(*list->elems[i]);
         if (!d) {
-          error(list->elems[i]->begin, head + "a list of integers, got " + what_is(*list->elems[i]) +
-                                           " in the list");
+          error(list->elems[i]->begin,
+                head + "a list of integers, got " + what_is(*list->elems[i]) + " in the list");
           return std::nullopt;
         }
         dims.push_back(*d);
@@ -209,7 +198,8 @@ std::optional<AttrValue> Sema::attr_argument(const std::string& fn, const ParamS
       error(a.loc, head + "a list of integers (e.g. [2, -1]), got " + what_is(v));
       return std::nullopt;
     }
-    case ParamKind::Tensor: break;
+    case ParamKind::Tensor:
+      break;
   }
   throw std::logic_error("attr_argument on a tensor parameter");
 }

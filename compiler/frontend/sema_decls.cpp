@@ -9,14 +9,6 @@ namespace {
 constexpr const char* kInitialisers =
     "zeros, ones, a number, normal(mean, std), uniform(lo, hi), he_normal, glorot_uniform";
 
-// A number literal, possibly negated.
-std::optional<double> number_value(const Expr& e) {
-  if (auto* n = e.as<NumberLit>()) return n->value;
-  if (auto* neg = e.as<Negate>())
-    if (auto v = number_value(*neg->operand)) return -*v;
-  return std::nullopt;
-}
-
 }  // namespace
 
 // Checks the dtype against the model's float type and every size; reports
@@ -26,8 +18,8 @@ std::optional<Type> Sema::check_type(const TypeExpr& t, bool is_param) {
   if (is_float(t.dtype) && t.dtype != graph_.float_type) {
     error(t.loc, std::string("mixes float types: the model is ") + dtype_name(graph_.float_type) +
                      " but this is " + dtype_name(t.dtype) + " (one float type per model)");
-    note(*float_decl_, std::string("the model's float type is ") + dtype_name(graph_.float_type) +
-                           " from here");
+    note(*float_decl_,
+         std::string("the model's float type is ") + dtype_name(graph_.float_type) + " from here");
     ok = false;
   }
   if (is_param && !is_float(t.dtype)) {
@@ -59,7 +51,7 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
     attrs.set("init", std::string("zeros"));
     return true;
   }
-  if (auto v = number_value(*init)) {
+  if (auto v = literal_number(*init)) {
     attrs.set("init", std::string("constant"));
     attrs.set("init_a", *v);
     return true;
@@ -73,7 +65,7 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
       }
     if (name->name == "normal" || name->name == "uniform") {
       error(init->begin, "'" + name->name + "' needs two numbers: " + name->name +
-                           (name->name == "normal" ? "(mean, std)" : "(lo, hi)"));
+                             (name->name == "normal" ? "(mean, std)" : "(lo, hi)"));
       return false;
     }
     error(init->begin, "unknown initialiser '" + name->name + "'; valid: " + kInitialisers);
@@ -96,7 +88,7 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
     const Arg& a = call->args[i];
     size_t slot = i;
     if (!a.keyword.empty()) slot = a.keyword == names[0] ? 0 : a.keyword == names[1] ? 1 : 2;
-    std::optional<double> v = number_value(*a.value);
+    std::optional<double> v = literal_number(*a.value);
     if (slot > 1 || vals[slot] || !v) {
       error(a.loc, "'" + call->callee + "' takes two numbers: " + usage);
       return false;
@@ -108,7 +100,8 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
     return false;
   }
   if (normal ? *vals[1] < 0 : *vals[0] > *vals[1]) {
-    error(init->begin, normal ? "normal's std must not be negative" : "uniform's lo must not exceed hi");
+    error(init->begin,
+          normal ? "normal's std must not be negative" : "uniform's lo must not exceed hi");
     return false;
   }
   attrs.set("init", call->callee);

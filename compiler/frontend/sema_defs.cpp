@@ -53,28 +53,34 @@ void Sema::check_defs() {
 // statement of the file; callees that are neither defs nor builtins.
 bool Sema::check_def_body(const DefStmt& def, const Expr& e) {
   auto is_param = [&](const std::string& n) {
-    return std::any_of(def.params.begin(), def.params.end(), [&](const DefParam& p) { return p.name == n; });
+    return std::any_of(def.params.begin(), def.params.end(),
+                       [&](const DefParam& p) { return p.name == n; });
   };
   if (auto* name = e.as<NameRef>()) {
     if (is_param(name->name)) return true;
     const Stmt* s = first_binding(name->name);
     if (s && !s->as<DefStmt>()) return true;
     if (s || builtin_by_name(name->name)) {
-      error(e.loc, "'" + name->name + "' is a function; call it with arguments, e.g. " + name->name + "(x)");
+      error(e.loc, "'" + name->name + "' is a function; call it with arguments, e.g. " +
+                       name->name + "(x)");
       return false;
     }
     std::vector<std::string> names;
     for (const DefParam& p : def.params) names.push_back(p.name);
     for (const auto& [n, st] : first_binding_)
       if (!st->as<DefStmt>()) names.push_back(n);
-    error(e.loc, "unknown name '" + name->name + "'" + (diags_.error_count() < Diagnostics::kMaxErrors
-                                                             ? closest_name(name->name, names)
-                                                             : std::string()));
+    error(e.loc,
+          "unknown name '" + name->name + "'" +
+              (diags_.error_count() < Diagnostics::kMaxErrors ? closest_name(name->name, names)
+                                                              : std::string()));
     return false;
   }
   bool ok = true;
   if (auto* c = e.as<Call>()) {
-    if (!is_def_name(c->callee) && !builtin_by_name(c->callee)) {
+    const Stmt* callee = first_binding(c->callee);
+    if (callee && callee->as<InvalidStmt>()) {
+      ok = false;  // its statement failed to parse; already reported
+    } else if (!is_def_name(c->callee) && !builtin_by_name(c->callee)) {
       std::string msg = first_binding(c->callee) || is_param(c->callee)
                             ? "'" + c->callee + "' is a value, not a function"
                             : "unknown function '" + c->callee + "'" + suggest_function(c->callee);

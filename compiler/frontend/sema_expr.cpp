@@ -19,20 +19,18 @@ bool has_row(OpKind op) {
   return rows[static_cast<size_t>(op)];
 }
 
-std::optional<double> number_value(const Expr& e) {
-  if (auto* n = e.as<NumberLit>()) return n->value;
-  if (auto* neg = e.as<Negate>())
-    if (auto v = number_value(*neg->operand)) return -*v;
-  return std::nullopt;
-}
-
 OpKind elementwise_op(BinOp op) {
   switch (op) {
-    case BinOp::Add: return OpKind::add;
-    case BinOp::Sub: return OpKind::sub;
-    case BinOp::Mul: return OpKind::mul;
-    case BinOp::Div: return OpKind::div;
-    default: throw std::logic_error("not an elementwise operator");
+    case BinOp::Add:
+      return OpKind::add;
+    case BinOp::Sub:
+      return OpKind::sub;
+    case BinOp::Mul:
+      return OpKind::mul;
+    case BinOp::Div:
+      return OpKind::div;
+    default:
+      throw std::logic_error("not an elementwise operator");
   }
 }
 
@@ -72,18 +70,21 @@ void Sema::report_too_big(SourceLoc loc) {
 
 ValueId Sema::eval(const Expr& e) {
   if (too_big_) return kPoison;  // stops exponential def expansions at once
-  if (auto* n = e.as<NumberLit>()) return make(e.loc, OpKind::constant, {}, {{"value", n->value}}, "number");
+  if (auto* n = e.as<NumberLit>())
+    return make(e.loc, OpKind::constant, {}, {{"value", n->value}}, "number");
   if (e.as<BoolLit>()) {
     error(e.loc, "'true' and 'false' can only be keyword arguments' values (e.g. keepdims=true)");
     return kPoison;
   }
   if (e.as<ListLit>()) {
-    error(e.loc, "a list such as [2, 3] can only be a builtin's argument (e.g. reshape(x, [2, 3]))");
+    error(e.loc,
+          "a list such as [2, 3] can only be a builtin's argument (e.g. reshape(x, [2, 3]))");
     return kPoison;
   }
   if (auto* name = e.as<NameRef>()) return lookup_value(name->name, e.loc);
   if (auto* neg = e.as<Negate>()) {
-    if (auto v = number_value(e)) return make(e.loc, OpKind::constant, {}, {{"value", *v}}, "number");
+    if (auto v = literal_number(e))
+      return make(e.loc, OpKind::constant, {}, {{"value", *v}}, "number");
     ValueId x = eval(*neg->operand);
     return make(e.loc, OpKind::neg, {x}, {}, "'-'");
   }
@@ -108,7 +109,7 @@ ValueId Sema::eval_binary(const Expr& e, const Binary& bin) {
 // c * x^(c-1) needs no log of x).
 ValueId Sema::eval_pow(const Expr& e, const Binary& bin) {
   ValueId base = eval(*bin.lhs);
-  std::optional<double> c = number_value(*bin.rhs);
+  std::optional<double> c = literal_number(*bin.rhs);
   if (!c) {
     error(bin.rhs->begin, "the exponent of '^' must be a number (e.g. x ^ 2)");
     return kPoison;
@@ -124,7 +125,8 @@ ValueId Sema::eval_matmul(const Expr& e, ValueId a, ValueId b) {
   const Type ta = graph_.type(a), tb = graph_.type(b);
   std::string both = ta.str() + " @ " + tb.str();
   for (size_t i = 0; i < 2; ++i)
-    if (std::string err = rules::expect_float({ta, tb}, i, TypeContext{graph_.float_type}); !err.empty()) {
+    if (std::string err = rules::expect_float({ta, tb}, i, TypeContext{graph_.float_type});
+        !err.empty()) {
       error(e.loc, "'@' " + err);
       return kPoison;
     }
@@ -136,7 +138,8 @@ ValueId Sema::eval_matmul(const Expr& e, ValueId a, ValueId b) {
   const Dim& ka = ta.shape.back();
   const Dim& kb = tb.shape.front();
   if (ka != kb) {
-    error(e.loc, "'@' needs matching inner sizes: " + both + " (" + ka.str() + " != " + kb.str() + ")");
+    error(e.loc,
+          "'@' needs matching inner sizes: " + both + " (" + ka.str() + " != " + kb.str() + ")");
     return kPoison;
   }
   auto reshape = [&](ValueId v, Shape s) {

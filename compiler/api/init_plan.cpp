@@ -1,0 +1,84 @@
+#include "api/init_plan.hpp"
+
+#include <stdexcept>
+
+namespace adjoint::api {
+namespace {
+
+// Ops through which a param is still "the same tensor" for fan purposes.
+bool is_view_op(OpKind op) {
+  return op == OpKind::reshape || op == OpKind::flatten || op == OpKind::transpose;
+}
+
+bool all_const(const Shape& s) {
+  for (const Dim& d : s)
+    if (!d.is_const()) return false;
+  return true;
+}
+
+// Fans from a matmul operand of type `t` at position `pos` (0: A, 1: B) with
+// the matmul's transpose flag for that side.
+//   A (ta ? a^T : a) is [m,k]: the contracted size is a.shape[ta ? 0 : 1];
+//   B (tb ? b^T : b) is [k,n]: the contracted size is b.shape[tb ? 1 : 0].
+Fans matmul_fans(const Shape& s, size_t pos, bool transposed) {
+  size_t k = pos == 0 ? (transposed ? 0 : 1) : (transposed ? 1 : 0);
+  return {s[k].value(), s[1 - k].value()};
+}
+
+// For a kernel [K, C, R, S]: fan-in C*R*S, fan-out K*R*S.
+Fans conv_fans(const Shape& s) {
+  int64_t rs = s[2].value() * s[3].value();
+  return {s[1].value() * rs, s[0].value() * rs};
+}
+
+Fans default_fans(const Shape& s) {
+  if (s.empty()) return {1, 1};
+  int64_t last = s.back().value();
+  return {last, s.size() >= 2 ? s.front().value() : last};
+}
+
+}  // namespace
+
+Fans fans_of(const Graph& g, ValueId param) {
+  // Nodes are in topological order, so one forward sweep sees every view of
+  // the param before its users, and the first matmul/conv2d found is the
+  // first use.
+  std::vector<bool> is_view(g.nodes.size(), false);
+  is_view[static_cast<size_t>(param)] = true;
+  auto viewed = [&](ValueId v) { return is_view[static_cast<size_t>(v)]; };
+  for (ValueId v = param + 1; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (is_view_op(n.op) && viewed(n.args[0])) {
+      is_view[static_cast<size_t>(v)] = true;
+      continue;
+    }
+    if (n.op == OpKind::matmul) {
+      for (size_t pos = 0; pos < 2; ++pos) {
+        const Shape& s = g.type(n.args[pos]).shape;
+        if (viewed(n.args[pos]) && s.size() == 2 && all_const(s))
+          return matmul_fans(s, pos, n.attrs.get_bool(pos == 0 ? "ta" : "tb"));
+      }
+    }
+    if (n.op == OpKind::conv2d && viewed(n.args[1])) {
+      const Shape& s = g.type(n.args[1]).shape;
+      if (s.size() == 4 && all_const(s)) return conv_fans(s);
+    }
+  }
+  return default_fans(g.type(param).shape);
+}
+
+InitSpec init_spec_of(const Graph& g, ValueId param) {
+  const Attrs& a = g.node(param).attrs;
+  const std::string kind = a.has("init") ? a.get_str("init") : "zeros";
+  if (kind == "zeros") return InitSpec::zeros();
+  if (kind == "ones") return InitSpec::ones();
+  if (kind == "constant") return InitSpec::constant(a.get_f64("init_a"));
+  if (kind == "normal") return InitSpec::normal(a.get_f64("init_a"), a.get_f64("init_b"));
+  if (kind == "uniform") return InitSpec::uniform(a.get_f64("init_a"), a.get_f64("init_b"));
+  Fans f = fans_of(g, param);
+  if (kind == "he_normal") return InitSpec::he_normal(f.in);
+  if (kind == "glorot_uniform") return InitSpec::glorot_uniform(f.in, f.out);
+  throw Error("param '" + a.get_str("name") + "' has an unknown initialiser '" + kind + "'");
+}
+
+}  // namespace adjoint::api

@@ -1,0 +1,265 @@
+// The adjc command as a user runs it: init -> grad -> forward on safetensors
+// files, read back and compared with the reference evaluator, and its errors
+// (missing files, bad shapes, usage) with their exit statuses.
+#include <catch2/catch.hpp>
+#include <sys/wait.h>
+
+#include <adjoint/adjoint.hpp>
+#include <adjoint/safetensors.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/native_check.hpp"
+#include "test_api_support.hpp"
+
+using namespace adjoint;
+using namespace adjoint::apitest;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs adjc with `args` (each quoted), capturing stdout, stderr and the exit status.
+// Where adjc's output is captured; removed when the test program exits.
+struct CaptureDir {
+  std::string path = temp_dir("cli_run");
+  ~CaptureDir() { fs::remove_all(path); }
+};
+
+Result adjc(const std::vector<std::string>& args) {
+  static const CaptureDir capture;
+  const std::string& dir = capture.path;
+  std::string cmd = std::string("'") + ADJC_PATH + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  std::string out = dir + "/out.txt", err = dir + "/err.txt";
+  int raw = std::system((cmd + " >'" + out + "' 2>'" + err + "'").c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::string example(const std::string& name) {
+  return (fs::path(ADJOINT_SOURCE_DIR) / "examples" / name).string();
+}
+
+void write_tensors(const std::string& path, const NamedTensors& ts) {
+  SafeTensors st;
+  for (const auto& [name, t] : ts) st.tensors.emplace(name, t);
+  write_safetensors(path, st);
+}
+
+// A safetensors file written by hand, the way PyTorch writes integer labels:
+// `x` as F32 and `y` as I64.
+void write_with_i64_labels(const std::string& path, const Tensor& x, const std::vector<int64_t>& y) {
+  std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(x.dim(0)) + "," +
+                       std::to_string(x.dim(1)) + "],\"data_offsets\":[0," +
+                       std::to_string(x.bytes()) + "]},\"y\":{\"dtype\":\"I64\",\"shape\":[" +
+                       std::to_string(y.size()) + "],\"data_offsets\":[" +
+                       std::to_string(x.bytes()) + "," + std::to_string(x.bytes() + 8 * y.size()) +
+                       "]}}";
+  std::ofstream out(path, std::ios::binary);
+  uint64_t n = header.size();  // little-endian on every machine this builds for
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out << header;
+  out.write(static_cast<const char*>(x.raw()), static_cast<std::streamsize>(x.bytes()));
+  out.write(reinterpret_cast<const char*>(y.data()), static_cast<std::streamsize>(8 * y.size()));
+}
+
+// `native` (read back from adjc's output) against the reference on the same tensors.
+void check_reference(const std::string& file, const SafeTensors& got, const Inputs& in,
+                     const Params& p, bool grads, double rtol) {
+  TensorMap ref = reference_results(example_text(file), in, p);
+  TensorMap want, have;
+  for (const auto& [name, t] : ref) {
+    bool is_grad = name == "loss" || name.rfind("grad.", 0) == 0;
+    if (is_grad == grads || name == "loss") want[name] = t;
+  }
+  for (const auto& [name, t] : got.tensors) have[name] = to_dtensor(t);
+  testing::Comparison c = testing::compare_results(have, want, rtol);
+  INFO(c.report);
+  CHECK(c.ok);
+  CHECK(have.size() == want.size());
+}
+
+}  // namespace
+
+TEST_CASE("adjc init, grad and forward round trip", "[cli]") {
+  for (const char* file : {"mlp.adj", "chain.adj", "embedding.adj"}) {
+    INFO(file);
+    std::string dir = temp_dir("cli");
+    std::string params = dir + "/p.safetensors", inputs = dir + "/i.safetensors";
+    std::string grads = dir + "/g.safetensors", outs = dir + "/o.safetensors";
+    Result init = adjc({"init", example(file), "-o", params, "--seed", "3"});
+    INFO(init.err);
+    REQUIRE(init.status == 0);
+
+    // The params are what the API's init_params gives for that seed.
+    Compiler cc;
+    Model m = cc.compile_file(example(file));
+    SafeTensors p_file = read_safetensors(params);
+    Params p = m.init_params(3);
+    REQUIRE(p_file.tensors.size() == p.size());
+    for (const auto& [name, t] : p) CHECK(p_file.tensors.at(name).equals(t));
+
+    Inputs in = random_inputs(m, 5, 11);
+    write_tensors(inputs, in);
+    Result g = adjc({"grad", example(file), "--params", params, "--inputs", inputs, "-o", grads});
+    INFO(g.err);
+    REQUIRE(g.status == 0);
+    SafeTensors got = read_safetensors(grads);
+    const Tensor& loss = got.tensors.at("loss");
+    CHECK(loss.shape().empty());
+    CHECK(loss.dtype() == m.float_type());
+    for (const std::string& w : m.wrt()) CHECK(got.tensors.count("grad." + w));
+    double rtol = m.float_type() == ElemType::f64 ? 1e-12 : 1e-5;
+    check_reference(file, got, in, p, true, rtol);
+
+    Result f = adjc({"forward", example(file), "--params=" + params, "--inputs=" + inputs, "-o", outs});
+    INFO(f.err);
+    REQUIRE(f.status == 0);
+    SafeTensors fwd = read_safetensors(outs);
+    CHECK(fwd.tensors.count("loss"));
+    for (const std::string& o : m.output_names()) CHECK(fwd.tensors.count(o));
+    check_reference(file, fwd, in, p, false, rtol);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("adjc init is deterministic and takes a seed", "[cli]") {
+  std::string dir = temp_dir("cli_init");
+  std::string a = dir + "/a.safetensors", b = dir + "/b.safetensors", c = dir + "/c.safetensors";
+  REQUIRE(adjc({"init", example("xor.adj"), "-o", a}).status == 0);
+  REQUIRE(adjc({"init", example("xor.adj"), "-o", b, "--seed", "0"}).status == 0);
+  REQUIRE(adjc({"init", example("xor.adj"), "-o", c, "--seed=5"}).status == 0);
+  CHECK(slurp(a) == slurp(b));  // the default seed is 0
+  CHECK(slurp(a) != slurp(c));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc grad reads I64 labels as PyTorch writes them", "[cli]") {
+  std::string dir = temp_dir("cli_i64");
+  std::string params = dir + "/p.safetensors", inputs = dir + "/i.safetensors";
+  std::string grads = dir + "/g.safetensors";
+  REQUIRE(adjc({"init", example("mlp.adj"), "-o", params}).status == 0);
+  Compiler cc;
+  Model m = cc.compile_file(example("mlp.adj"));
+  Inputs in = random_inputs(m, 3, 2);
+  write_with_i64_labels(inputs, in["x"], {2, 0, 9});
+  in.set("y", Tensor::i32({3}, {2, 0, 9}));
+  Result g = adjc({"grad", example("mlp.adj"), "--params", params, "--inputs", inputs, "-o", grads});
+  INFO(g.err);
+  REQUIRE(g.status == 0);
+  check_reference("mlp.adj", read_safetensors(grads), in, m.init_params(0), true, 1e-5);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc reports bad tensors and files without writing output", "[cli]") {
+  std::string dir = temp_dir("cli_err");
+  std::string params = dir + "/p.safetensors", inputs = dir + "/i.safetensors";
+  std::string out = dir + "/out.safetensors";
+  REQUIRE(adjc({"init", example("xor.adj"), "-o", params}).status == 0);
+  auto grad = [&](const std::string& in) {
+    return adjc({"grad", example("xor.adj"), "--params", params, "--inputs", in, "-o", out});
+  };
+
+  // Wrong size of x: names the tensor and both shapes; no output file.
+  write_tensors(inputs, {{"x", Tensor::f32({4, 3})}, {"t", Tensor::f32({4, 1})}});
+  Result r = grad(inputs);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("input 'x'") && Contains("f32[4,3]") && Contains("f32[B,2]"));
+  CHECK_FALSE(fs::exists(out));
+
+  // f64 inputs for an f32 model: an error, never a silent conversion.
+  write_tensors(inputs, {{"x", Tensor::f64({4, 2})}, {"t", Tensor::f32({4, 1})}});
+  r = grad(inputs);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("input 'x'") && Contains("f64[4,2]") && Contains("never converted"));
+
+  // Conflicting batch sizes; a missing input.
+  write_tensors(inputs, {{"x", Tensor::f32({4, 2})}, {"t", Tensor::f32({3, 1})}});
+  CHECK_THAT(grad(inputs).err, Contains("size 'B'"));
+  write_tensors(inputs, {{"x", Tensor::f32({4, 2})}});
+  CHECK_THAT(grad(inputs).err, Contains("missing input 't'"));
+
+  // A failed run leaves an existing output as it was.
+  std::ofstream(out) << "old";
+  CHECK(grad(inputs).status == 1);
+  CHECK(slurp(out) == "old");
+
+  // Missing files.
+  r = grad(dir + "/none.safetensors");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("none.safetensors"));
+  r = adjc({"grad", dir + "/none.adj", "--params", params, "--inputs", inputs, "-o", out});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("cannot read") && Contains("none.adj"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc usage errors exit 2 and help lists every command", "[cli]") {
+  Result help = adjc({"help"});
+  CHECK(help.status == 0);
+  for (const char* cmd : {"check", "emit", "init", "grad", "forward", "help"})
+    CHECK_THAT(help.out, Contains(std::string("  ") + cmd + " "));
+  CHECK(adjc({}).status == 2);
+
+  Result r = adjc({"frobnicate", example("xor.adj")});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("unknown command 'frobnicate'"));
+  r = adjc({"init", example("xor.adj")});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("missing -o"));
+  r = adjc({"init", example("xor.adj"), "-o", "/tmp/x", "--seed", "-3"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--seed"));
+  r = adjc({"grad", example("xor.adj"), "-o", "/tmp/x"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("missing --params"));
+  r = adjc({"grad", example("xor.adj"), "--bogus", "1"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("unknown option '--bogus'"));
+  r = adjc({"init", "-o", "/tmp/x"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("needs a FILE"));
+  r = adjc({"init", example("xor.adj"), "-o"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("needs a value"));
+}
+
+TEST_CASE("adjc check and emit still work; compile errors exit 1", "[cli]") {
+  CHECK(adjc({"check", example("mlp.adj")}).status == 0);
+  Result ir = adjc({"emit", example("xor.adj"), "--stage=ir"});
+  CHECK(ir.status == 0);
+  CHECK_THAT(ir.out, Contains("param"));
+  CHECK(adjc({"emit", "--stage", "opt", example("xor.adj")}).status == 0);
+  CHECK(adjc({"emit", example("xor.adj"), "--stage=nope"}).status == 2);
+
+  std::string dir = temp_dir("cli_bad");
+  std::string bad = dir + "/bad.adj";
+  std::ofstream(bad) << "input x : f32[2, 3]\ny = x @ x\nminimize y\n";
+  Result c = adjc({"check", bad});
+  CHECK(c.status == 1);
+  CHECK_THAT(c.err, Contains("bad.adj:2:"));
+  Result i = adjc({"init", bad, "-o", dir + "/p.safetensors"});
+  CHECK(i.status == 1);
+  CHECK_THAT(i.err, Contains("bad.adj:2:") && Contains("^"));
+  CHECK_FALSE(fs::exists(dir + "/p.safetensors"));
+  fs::remove_all(dir);
+}
