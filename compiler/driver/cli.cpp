@@ -1,0 +1,165 @@
+// adjc: the Adjoint command line. Dispatch, argument parsing and help; the
+// commands themselves live in cmd_*.cpp.
+#include "driver/cli.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace adjoint::cli {
+namespace {
+
+std::vector<Command>& registry() {
+  static std::vector<Command> commands;
+  return commands;
+}
+
+const char* kNotes = R"(
+Tensors are read and written as safetensors files (F32, F64 and I32; I64
+labels are read as i32). Each input and param must be present with its
+declared element type and shape; symbolic sizes (B) are taken from the inputs.
+Nothing is converted: an f64 tensor for an f32 model is an error. Output files
+are written atomically, so a failed run never leaves a half-written file.
+An option's value may follow it (--seed 3) or be joined with '=' (--seed=3).
+
+Exit status: 0 on success, 1 on errors in FILE or the tensor files, 2 on a
+usage error.
+)";
+
+std::string usage_text() {
+  std::vector<Command> cmds = registry();
+  std::stable_sort(cmds.begin(), cmds.end(),
+                   [](const Command& a, const Command& b) { return a.order < b.order; });
+  std::string out = "usage: adjc COMMAND FILE [options]\n\ncommands:\n";
+  for (const Command& c : cmds) {
+    std::string line = "  " + c.name + std::string(c.name.size() < 8 ? 8 - c.name.size() : 1, ' ') + c.usage;
+    out += line + "\n" + c.help;
+  }
+  out += "  help                             this text\n";
+  return out + kNotes;
+}
+
+const Command* find_command(const std::string& name) {
+  for (const Command& c : registry())
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// Parses the words after the command against its options and flags; a usage
+// message (in `err`) on anything else.
+std::optional<Args> parse_args(const Command& cmd, const std::vector<std::string>& words,
+                               std::string& err) {
+  Args a;
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string& w = words[i];
+    if (w.size() > 1 && w[0] == '-') {
+      size_t eq = w.find('=');
+      std::string name = w.substr(0, eq);
+      bool is_flag = cmd.flags.count(name) != 0;
+      if (!is_flag && !cmd.options.count(name)) {
+        err = "unknown option '" + name + "' for " + cmd.name;
+        return std::nullopt;
+      }
+      if (a.has(name)) {
+        err = "option '" + name + "' is given twice";
+        return std::nullopt;
+      }
+      if (is_flag) {
+        if (eq != std::string::npos) {
+          err = "option '" + name + "' takes no value";
+          return std::nullopt;
+        }
+        a.flags.insert(name);
+      } else if (eq != std::string::npos) {
+        a.opts[name] = w.substr(eq + 1);
+      } else if (i + 1 < words.size()) {
+        a.opts[name] = words[++i];
+      } else {
+        err = "option '" + name + "' needs a value";
+        return std::nullopt;
+      }
+    } else if (a.file.empty()) {
+      a.file = w;
+    } else {
+      err = "unexpected argument '" + w + "'";
+      return std::nullopt;
+    }
+  }
+  if (a.file.empty()) {
+    err = cmd.name + " needs a FILE";
+    return std::nullopt;
+  }
+  return a;
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
+    std::cout << usage_text();
+    return args.empty() ? 2 : 0;
+  }
+  const Command* cmd = find_command(args[0]);
+  if (!cmd) return usage_error("unknown command '" + args[0] + "'");
+  std::string err;
+  std::vector<std::string> words(args.begin() + 1, args.end());
+  std::optional<Args> a = parse_args(*cmd, words, err);
+  if (!a) return usage_error(err);
+  return cmd->run(*a);
+}
+
+}  // namespace
+
+bool register_command(Command c) {
+  registry().push_back(std::move(c));
+  return true;
+}
+
+int usage_error(const std::string& msg) {
+  std::cerr << "adjc: " << msg << "\n\n" << usage_text();
+  return 2;
+}
+
+int file_error(const std::string& msg) {
+  std::cerr << "adjc: error: " << msg << "\n";
+  return 1;
+}
+
+std::string missing_option(const Args& a, std::initializer_list<const char*> required) {
+  for (const char* r : required)
+    if (!a.has(r)) return std::string("missing ") + r + " " +
+                          (std::string(r) == "-o" ? "OUT" : "FILE");
+  return "";
+}
+
+std::optional<std::string> read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    file_error("cannot read '" + path + "': " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+int report(const Diagnostics& d) {
+  std::cerr << d.text();
+  return d.has_errors() ? 1 : 0;
+}
+
+}  // namespace adjoint::cli
+
+int main(int argc, char** argv) {
+  try {
+    return adjoint::cli::run(argc, argv);
+  } catch (const adjoint::Error& e) {
+    std::cerr << "adjc: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "adjc: internal compiler error: " << e.what() << "\n";
+    return 3;
+  }
+}

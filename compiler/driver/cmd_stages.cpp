@@ -1,0 +1,50 @@
+// adjc check and adjc emit: the compiler's stages, as text.
+#include <iostream>
+
+#include "driver/cli.hpp"
+#include "frontend/frontend.hpp"
+#include "stages.hpp"
+
+namespace adjoint::cli {
+namespace {
+
+int cmd_check(const Args& a) {
+  auto text = read_text(a.file);
+  if (!text) return 1;
+  SourceManager sm;
+  uint32_t file = sm.add(a.file, *text);
+  Diagnostics d(sm);
+  compile_source(sm, file, d);
+  return report(d);
+}
+
+int cmd_emit(const Args& a) {
+  if (!a.has("--stage")) return usage_error("emit needs --stage=" + std::string(stage_names()));
+  std::optional<Stage> stage = parse_stage(a.get("--stage"));
+  if (!stage)
+    return usage_error("unknown stage '" + a.get("--stage") + "' (expected " + stage_names() + ")");
+  auto text = read_text(a.file);
+  if (!text) return 1;
+  SourceManager sm;
+  uint32_t file = sm.add(a.file, *text);
+  Diagnostics d(sm);
+  auto out = emit_stage(sm, file, d, *stage);
+  if (out) std::cout << *out;
+  return report(d);
+}
+
+}  // namespace
+
+ADJC_COMMAND({.name = "check",
+              .order = 10,
+              .usage = "FILE",
+              .help = "                                   parse and type/shape-check; print diagnostics only\n",
+              .run = cmd_check});
+ADJC_COMMAND({.name = "emit",
+              .order = 20,
+              .usage = "FILE --stage=STAGE",
+              .help = "                                   print a stage of the pipeline: ast|ir|grad|opt\n",
+              .options = {"--stage"},
+              .run = cmd_emit});
+
+}  // namespace adjoint::cli
