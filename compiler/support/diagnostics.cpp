@@ -49,7 +49,12 @@ void Diagnostics::emit(SourceLoc loc, std::string_view kind, const std::string& 
   size_t begin = col > 100 ? col - 100 : 0;
   std::string_view shown = line.substr(std::min(begin, line.size()), 200);
   std::string printable;
-  for (char c : shown) printable += (static_cast<unsigned char>(c) < 32 && c != '\t') ? '?' : c;
+  // Control bytes and non-ASCII bytes print as '?', one column each, so the
+  // caret stays aligned and the output stays valid text.
+  for (char c : shown) {
+    auto u = static_cast<unsigned char>(c);
+    printable += ((u < 32 && c != '\t') || u >= 127) ? '?' : c;
+  }
   text_ += "  " + printable + "\n  ";
   for (size_t i = begin; i < col && i - begin < shown.size(); ++i)
     text_ += shown[i - begin] == '\t' ? '\t' : ' ';
