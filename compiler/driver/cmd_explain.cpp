@@ -1,0 +1,151 @@
+// adjc explain, adjc graph and adjc cost: the gradient as math, the graph as a
+// picture, and what each line costs. All read the optimised (`opt`) stage.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "driver/cli.hpp"
+#include "explain/explain.hpp"
+#include "frontend/frontend.hpp"
+#include "stages.hpp"
+
+namespace adjoint::cli {
+namespace {
+
+// Compiles FILE to the opt stage; nullopt after printing diagnostics.
+std::optional<Graph> compile_opt(const Args& a, SourceManager& sm) {
+  auto text = read_text(a.file);
+  if (!text) return std::nullopt;
+  uint32_t file = sm.add(a.file, *text);
+  Diagnostics d(sm);
+  std::optional<Graph> ir = compile_source(sm, file, d);
+  if (!ir) {
+    report(d);
+    return std::nullopt;
+  }
+  return run_pipeline(*ir).opt;
+}
+
+int cmd_explain(const Args& a) {
+  if (a.has("--latex") && a.has("--ascii")) return usage_error("--latex and --ascii exclude each other");
+  SourceManager sm;
+  auto opt = compile_opt(a, sm);
+  if (!opt) return 1;
+  std::string error;
+  auto e = explain::build_explanation(*opt, a.has("--wrt") ? a.get("--wrt") : "", error);
+  if (!e) return file_error(error);
+  explain::Notation n = a.has("--latex") ? explain::Notation::latex
+                        : a.has("--ascii") ? explain::Notation::ascii
+                                           : explain::Notation::unicode;
+  std::cout << explain::render_explanation(*e, n);
+  return 0;
+}
+
+// Writes `text` to `path` through a temporary file and a rename.
+bool write_atomic(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!(f << text)) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+int cmd_graph(const Args& a) {
+  if (std::string m = missing_option(a, {"-o"}); !m.empty()) return usage_error(m);
+  std::string out = a.get("-o");
+  std::string ext = std::filesystem::path(out).extension().string();
+  if (ext != ".dot" && ext != ".svg" && ext != ".png")
+    return usage_error("graph -o needs a .dot, .svg or .png file, got '" + out + "'");
+  SourceManager sm;
+  auto opt = compile_opt(a, sm);
+  if (!opt) return 1;
+  std::string dot = explain::graph_dot(*opt);
+  if (ext == ".dot") return write_atomic(out, dot) ? 0 : file_error("cannot write '" + out + "'");
+  if (std::system("command -v dot >/dev/null 2>&1") != 0)
+    return file_error("rendering " + ext + " needs Graphviz's `dot` (Debian/Ubuntu package `graphviz`); "
+                      "or write DOT with -o FILE.dot");
+  std::string src = out + ".dot.tmp", tmp = out + ".tmp";
+  if (!write_atomic(src, dot)) return file_error("cannot write '" + src + "'");
+  std::string cmd = "dot -T" + ext.substr(1) + " " + shell_quote(src) + " -o " + shell_quote(tmp);
+  int rc = std::system(cmd.c_str());
+  std::filesystem::remove(src);
+  std::error_code ec;
+  if (rc != 0) {
+    std::filesystem::remove(tmp, ec);
+    return file_error("Graphviz `dot` failed to render '" + out + "'");
+  }
+  std::filesystem::rename(tmp, out, ec);
+  return ec ? file_error("cannot write '" + out + "'") : 0;
+}
+
+// "B=64" or "B=64,T=8".
+bool parse_dims(const std::string& s, DimEnv& env) {
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return false;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1 || v <= 0) return false;
+      env[item.substr(0, eq)] = v;
+    } catch (const std::exception&) {
+      return false;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return true;
+}
+
+int cmd_cost(const Args& a) {
+  DimEnv env;
+  if (a.has("--dim") && !parse_dims(a.get("--dim"), env))
+    return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") + "'");
+  SourceManager sm;
+  auto opt = compile_opt(a, sm);
+  if (!opt) return 1;
+  try {
+    std::cout << explain::cost_report(*opt, env, &sm);
+  } catch (const Error& e) {  // a size that cannot be evaluated
+    return file_error(e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+ADJC_COMMAND({.name = "explain",
+              .order = 60,
+              .usage = "FILE [--wrt NAME] [--latex|--ascii]",
+              .help = "                                   the gradient as math, read from the adjoint IR\n",
+              .options = {"--wrt"},
+              .flags = {"--latex", "--ascii"},
+              .run = cmd_explain});
+ADJC_COMMAND({.name = "graph",
+              .order = 61,
+              .usage = "FILE -o OUT.svg|OUT.png|OUT.dot",
+              .help = "                                   forward and adjoint graph (Graphviz)\n",
+              .options = {"-o"},
+              .run = cmd_graph});
+ADJC_COMMAND({.name = "cost",
+              .order = 62,
+              .usage = "FILE [--dim B=64]",
+              .help = "                                   forward/backward FLOPs and bytes per source line\n",
+              .options = {"--dim"},
+              .run = cmd_cost});
+
+}  // namespace adjoint::cli
