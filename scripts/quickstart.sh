@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds Adjoint and runs the main job.
-# (Until the JIT lands: check examples/mlp.adj and print its derived gradient.)
+# Installs what is missing, builds Adjoint and runs the main job: training
+# the two-layer classifier of examples/mlp.adj on Fashion-MNIST.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-echo "== adjc check examples/mlp.adj" >&2
-./build/adjc check examples/mlp.adj
-echo "== adjc emit examples/mlp.adj --stage=opt" >&2
-./build/adjc emit examples/mlp.adj --stage=opt
+echo "== adjc train examples/mlp.adj --data fashion-mnist --epochs 5" >&2
+./build/adjc train examples/mlp.adj --data fashion-mnist --epochs 5

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "codegen/lower_ops.hpp"
+#include "codegen/lower_optimizer.hpp"
 #include "ir/verifier.hpp"
 #include "support/diagnostics.hpp"
 
@@ -73,6 +74,46 @@ class GraphLowering {
     e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
   }
 
+  // m_train_step(inputs, params, state, dims, workspace, opt) -> loss: the
+  // gradients as in m_grad, then an in-place update of each wrt param (all
+  // gradients are computed before any param changes).
+  void emit_train_step() {
+    llvm::Function* f = function(prefix() + "_train_step", llvm::Type::getDoubleTy(ctx_),
+                                 {ptr_, ptr_, ptr_, ptr_, ptr_, ptr_});
+    std::vector<ValueId> roots{*g_.loss};
+    for (const NamedValue& gr : g_.grads) roots.push_back(gr.value);
+    Emitter e(m_, f, g_.float_type);
+    OptimizerScalars opt = load_optimizer(e, f->getArg(5));
+    std::vector<TensorRef> refs = compute(e, f, roots);
+    V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
+    std::vector<ParamGrad> updates = param_grads();
+    Layout l = layout(e);
+    // A gradient stored in a leaf (or aliasing one) may be a param that an
+    // earlier update changes: snapshot those first.
+    std::vector<TensorRef> grads;
+    for (const ParamGrad& u : updates) {
+      TensorRef gr = refs[static_cast<size_t>(u.grad)];
+      if (l.grad_copies[u.slot]) {
+        TensorRef copy = gr;
+        copy.data = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), f->getArg(4), l.grad_copies[u.slot]);
+        e.copy(gr, copy);
+        gr = copy;
+      }
+      grads.push_back(gr);
+    }
+    for (size_t k = 0; k < updates.size(); ++k) {
+      const Node& p = g_.node(updates[k].param);
+      TensorRef param{p.type.dtype, &p.type.shape, e.dims(p.type.shape), nullptr, nullptr};
+      unsigned pi = leaf_index_.at(updates[k].param);
+      param.data = tensor_data(e, f->getArg(1), pi);
+      TensorRef s1 = param, s2 = param;
+      s1.data = tensor_data(e, f->getArg(2), 2 * pi);
+      s2.data = tensor_data(e, f->getArg(2), 2 * pi + 1);
+      lower_param_update(e, opt, grads[k], param, s1, s2);
+    }
+    e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
+  }
+
   // m_forward(inputs, params, outputs, dims, workspace)
   void emit_forward() {
     llvm::Function* f = function(prefix() + "_forward", llvm::Type::getVoidTy(ctx_),
@@ -113,8 +154,24 @@ class GraphLowering {
 
   struct Layout {
     std::vector<V> offsets;  // bytes into the workspace; null for nodes with no region
+    std::vector<V> grad_copies;  // per param_grads() slot: m_train_step's snapshot, or null
     V total = nullptr;
   };
+
+  // A wrt param and its gradient; `slot` is its position in param_grads().
+  struct ParamGrad {
+    ValueId param = kNoValue, grad = kNoValue;
+    size_t slot = 0;
+  };
+
+  std::vector<ParamGrad> param_grads() const {
+    std::vector<ParamGrad> out;
+    for (const NamedValue& gr : g_.grads) {
+      std::optional<ValueId> leaf = g_.leaf(gr.name);
+      if (leaf && g_.node(*leaf).op == OpKind::param) out.push_back({*leaf, gr.value, out.size()});
+    }
+    return out;
+  }
 
   // One region per Buffer node of the whole graph, in node order, each
   // rounded up to kAlign bytes. Both m_grad and m_forward use this layout,
@@ -131,6 +188,19 @@ class GraphLowering {
                       e.i64(Emitter::elem_bytes(n.type.dtype)));
       V padded = e.b().CreateAnd(e.add(bytes, e.i64(kAlign - 1)), e.i64(~(kAlign - 1)));
       total = e.add(total, padded);
+    }
+    // Snapshots for m_train_step of gradients that have no region of their
+    // own (rare: a gradient that is a leaf or a reshape of one).
+    std::vector<ParamGrad> updates = g_.loss ? param_grads() : std::vector<ParamGrad>{};
+    l.grad_copies.assign(updates.size(), nullptr);
+    for (const ParamGrad& u : updates) {
+      const Node& n = g_.node(u.grad);
+      Storage st = lowering_of(n.op).storage;
+      if (st == Storage::Buffer || st == Storage::Uniform) continue;
+      l.grad_copies[u.slot] = total;
+      V bytes = e.mul(e.product(e.dims(n.type.shape), 0, n.type.rank()),
+                      e.i64(Emitter::elem_bytes(n.type.dtype)));
+      total = e.add(total, e.b().CreateAnd(e.add(bytes, e.i64(kAlign - 1)), e.i64(~(kAlign - 1))));
     }
     l.total = total;
     return l;
@@ -204,6 +274,7 @@ std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx
   GraphLowering lowering(g, *m);
   lowering.emit_workspace_size();
   if (g.loss) lowering.emit_grad();
+  if (g.loss) lowering.emit_train_step();
   lowering.emit_forward();
   return m;
 }

@@ -119,6 +119,7 @@ struct NativeModel::Impl {
   adj_workspace_size_fn workspace_size = nullptr;
   adj_grad_fn grad = nullptr;
   adj_forward_fn forward = nullptr;
+  adj_train_step_fn train_step = nullptr;
 
   ~Impl() {
     try {
@@ -176,6 +177,9 @@ NativeModel NativeModel::compile(const Graph& g, std::shared_ptr<Jit> jit) {
       reinterpret_cast<adj_workspace_size_fn>(j.lookup(impl->key, prefix + "_workspace_size"));
   impl->forward = reinterpret_cast<adj_forward_fn>(j.lookup(impl->key, prefix + "_forward"));
   if (g.loss) impl->grad = reinterpret_cast<adj_grad_fn>(j.lookup(impl->key, prefix + "_grad"));
+  if (g.loss)
+    impl->train_step =
+        reinterpret_cast<adj_train_step_fn>(j.lookup(impl->key, prefix + "_train_step"));
   return NativeModel(std::move(impl));
 }
 
@@ -183,6 +187,7 @@ const Graph& NativeModel::graph() const { return impl_->graph; }
 adj_workspace_size_fn NativeModel::workspace_size_fn() const { return impl_->workspace_size; }
 adj_grad_fn NativeModel::grad_fn() const { return impl_->grad; }
 adj_forward_fn NativeModel::forward_fn() const { return impl_->forward; }
+adj_train_step_fn NativeModel::train_step_fn() const { return impl_->train_step; }
 
 std::vector<int64_t> NativeModel::dims_for(const TensorMap& leaves) const {
   return impl_->prepare(leaves).dim_values;

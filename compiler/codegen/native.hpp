@@ -44,6 +44,8 @@ class NativeModel {
   adj_workspace_size_fn workspace_size_fn() const;
   adj_grad_fn grad_fn() const;
   adj_forward_fn forward_fn() const;
+  // m_train_step (null without a loss): see runtime/include/adjoint/abi.h.
+  adj_train_step_fn train_step_fn() const;
 
   // Sizes in Graph::size_symbols() order for the given leaves (checked like
   // the reference evaluator checks them; Error on a mismatch).

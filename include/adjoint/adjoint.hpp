@@ -94,6 +94,24 @@ struct TensorInfo {
   std::vector<int64_t> fixed_shape() const;
 };
 
+// Hyperparameters of Model::train_step (PyTorch semantics, see abi.h).
+struct OptimizerConfig {
+  enum class Kind { sgd, adam };
+  Kind kind = Kind::adam;
+  double lr = 1e-3;
+  double momentum = 0.0;                            // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;    // Adam
+};
+
+// What an optimiser carries between steps: the number of updates done and
+// two buffers per param, "opt.m.NAME" and "opt.v.NAME" (momentum / first and
+// second moments), each shaped like the param. An empty state is filled with
+// zeros by the first train_step.
+struct OptimizerState {
+  int64_t step = 0;
+  NamedTensors buffers;
+};
+
 class Compiler;
 
 // A compiled network. Calls are const and may come from several threads
@@ -140,6 +158,14 @@ class Model {
   double grad(const Inputs& inputs, const Params& params, Grads& grads) const;
   // Each output (freshly allocated), then "loss" if the model has one.
   Outputs forward(const Inputs& inputs, const Params& params) const;
+  // One fused native call: the loss and gradients as grad() computes them,
+  // then an in-place update of every wrt param (wrt inputs are left alone)
+  // and of `state`. Returns the loss before the update. Validated like
+  // grad(), plus the state's buffers and the hyperparameters.
+  double train_step(const Inputs& inputs, Params& params, OptimizerState& state,
+                    const OptimizerConfig& config) const;
+  // Zeros for every optimiser buffer (what an empty state becomes).
+  OptimizerState make_optimizer_state() const;
 
  private:
   friend class Compiler;

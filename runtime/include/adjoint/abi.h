@@ -55,6 +55,37 @@ typedef double (*adj_grad_fn)(const adj_tensor *inputs, const adj_tensor *params
 typedef void (*adj_forward_fn)(const adj_tensor *inputs, const adj_tensor *params,
                                adj_tensor *outputs, const adj_dims *dims, void *workspace);
 
+/* Training (graphs with a loss). For model `m`:
+ *
+ *   double m_train_step(const adj_tensor *inputs, adj_tensor *params,
+ *                       adj_tensor *state, const adj_dims *dims, void *workspace,
+ *                       const adj_optimizer *opt);
+ *
+ * computes the loss and the gradients like m_grad, then updates every param
+ * that is a `wrt` tensor in place (wrt inputs are not touched). `state` holds
+ * two buffers per param, in param order (state[2p], state[2p+1]), each shaped
+ * and typed like the param, zero before the first step: the momentum buffer
+ * for SGD (the second is unused), the first and second moments for Adam.
+ * PyTorch semantics: SGD  v = momentum*v + g;  p -= lr*v
+ *                    Adam m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
+ *                         p -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * with t = opt->step, the number of this update (1 for the first). The
+ * workspace is m_workspace_size(dims) bytes, as for m_grad. Returns the loss
+ * (before the update). */
+typedef enum adj_optimizer_kind { ADJ_SGD = 0, ADJ_ADAM = 1 } adj_optimizer_kind;
+
+typedef struct adj_optimizer {
+  int32_t kind; /* adj_optimizer_kind */
+  double lr;
+  double momentum; /* SGD */
+  double beta1, beta2, eps; /* Adam */
+  int64_t step; /* Adam: 1 for the first update */
+} adj_optimizer;
+
+typedef double (*adj_train_step_fn)(const adj_tensor *inputs, adj_tensor *params,
+                                    adj_tensor *state, const adj_dims *dims, void *workspace,
+                                    const adj_optimizer *opt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,86 @@
+#include "codegen/lower_optimizer.hpp"
+
+#include <adjoint/abi.h>
+
+namespace adjoint::codegen {
+
+namespace {
+
+using V = llvm::Value*;
+
+// adj_optimizer { int32_t kind; double lr, momentum, beta1, beta2, eps; int64_t step; }
+// (C layout: 4 bytes of padding after kind, as LLVM's default layout gives).
+llvm::StructType* optimizer_type(llvm::LLVMContext& ctx) {
+  auto* d = llvm::Type::getDoubleTy(ctx);
+  return llvm::StructType::get(ctx, {llvm::Type::getInt32Ty(ctx), d, d, d, d, d,
+                                     llvm::Type::getInt64Ty(ctx)});
+}
+
+V to_model_float(Emitter& e, V d) {
+  return e.float_type() == DType::f64 ? d : e.b().CreateFPTrunc(d, e.float_ty());
+}
+
+// v = momentum*v + g; p -= lr*v
+void sgd(Emitter& e, const OptimizerScalars& o, const TensorRef& grad, const TensorRef& param,
+         const TensorRef& buf) {
+  e.loop(e.numel(param), [&](V i) {
+    V v = e.fadd(e.fmul(o.momentum, e.load(buf, i)), e.load(grad, i));
+    e.store(buf, i, v);
+    e.store(param, i, e.fsub(e.load(param, i), e.fmul(o.lr, v)));
+  });
+}
+
+// m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
+// p -= step_size * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+void adam(Emitter& e, const OptimizerScalars& o, const TensorRef& grad, const TensorRef& param,
+          const TensorRef& m1, const TensorRef& m2) {
+  V one = e.fconst(1.0);
+  V c1 = e.fsub(one, o.beta1), c2 = e.fsub(one, o.beta2);
+  e.loop(e.numel(param), [&](V i) {
+    V g = e.load(grad, i);
+    V m = e.fadd(e.fmul(o.beta1, e.load(m1, i)), e.fmul(c1, g));
+    V v = e.fadd(e.fmul(o.beta2, e.load(m2, i)), e.fmul(c2, e.fmul(g, g)));
+    e.store(m1, i, m);
+    e.store(m2, i, v);
+    V denom = e.fadd(e.fdiv(e.intrinsic(llvm::Intrinsic::sqrt, v), o.bc2_sqrt), o.eps);
+    e.store(param, i, e.fsub(e.load(param, i), e.fmul(o.step_size, e.fdiv(m, denom))));
+  });
+}
+
+}  // namespace
+
+OptimizerScalars load_optimizer(Emitter& e, V opt) {
+  auto& b = e.b();
+  llvm::StructType* t = optimizer_type(e.ctx());
+  auto* d = b.getDoubleTy();
+  auto field = [&](unsigned k, llvm::Type* ty) {
+    return b.CreateLoad(ty, b.CreateStructGEP(t, opt, k));
+  };
+  OptimizerScalars o;
+  o.kind = field(0, b.getInt32Ty());
+  V lr = field(1, d), momentum = field(2, d), beta1 = field(3, d), beta2 = field(4, d),
+    eps = field(5, d);
+  V step = b.CreateSIToFP(field(6, b.getInt64Ty()), d);
+  V one = llvm::ConstantFP::get(d, 1.0);
+  // Bias corrections in double, as PyTorch computes them (Python floats).
+  V bc1 = b.CreateFSub(one, b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, beta1, step));
+  V bc2 = b.CreateFSub(one, b.CreateBinaryIntrinsic(llvm::Intrinsic::pow, beta2, step));
+  o.lr = to_model_float(e, lr);
+  o.momentum = to_model_float(e, momentum);
+  o.beta1 = to_model_float(e, beta1);
+  o.beta2 = to_model_float(e, beta2);
+  o.eps = to_model_float(e, eps);
+  o.step_size = to_model_float(e, b.CreateFDiv(lr, bc1));
+  o.bc2_sqrt = to_model_float(e, b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, bc2));
+  return o;
+}
+
+void lower_param_update(Emitter& e, const OptimizerScalars& o, const TensorRef& grad,
+                        const TensorRef& param, const TensorRef& s1, const TensorRef& s2) {
+  V is_sgd = e.b().CreateICmpEQ(o.kind, e.b().getInt32(ADJ_SGD));
+  V is_adam = e.b().CreateICmpEQ(o.kind, e.b().getInt32(ADJ_ADAM));
+  e.if_then(is_sgd, [&] { sgd(e, o, grad, param, s1); });
+  e.if_then(is_adam, [&] { adam(e, o, grad, param, s1, s2); });
+}
+
+}  // namespace adjoint::codegen

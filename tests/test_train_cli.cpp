@@ -1,0 +1,179 @@
+// adjc train on a small synthetic MNIST-style data set: checkpoints, exact
+// resume, refusal of a mismatched checkpoint, and command-line errors.
+#include <catch2/catch.hpp>
+#include <sys/wait.h>
+
+#include <adjoint/safetensors.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "test_api_support.hpp"
+
+using namespace adjoint;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A scratch directory with the data set and models, removed at exit.
+struct Scratch {
+  std::string dir = apitest::temp_dir("train_cli");
+  Scratch();
+  ~Scratch() { fs::remove_all(dir); }
+  std::string path(const std::string& name) const { return dir + "/" + name; }
+};
+
+void put_be32(std::ofstream& out, uint32_t v) {
+  char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  out.write(b, 4);
+}
+
+// `n` images whose label is the brightest of ten bands of rows (learnable).
+void write_split(const std::string& dir, const std::string& prefix, uint32_t n, uint32_t seed) {
+  std::ofstream img(dir + "/" + prefix + "-images-idx3-ubyte", std::ios::binary);
+  std::ofstream lab(dir + "/" + prefix + "-labels-idx1-ubyte", std::ios::binary);
+  put_be32(img, 0x803);
+  put_be32(img, n);
+  put_be32(img, 28);
+  put_be32(img, 28);
+  put_be32(lab, 0x801);
+  put_be32(lab, n);
+  uint32_t state = seed;
+  for (uint32_t i = 0; i < n; ++i) {
+    state = state * 1664525u + 1013904223u;
+    uint8_t label = static_cast<uint8_t>((state >> 16) % 10);
+    lab.put(static_cast<char>(label));
+    for (int p = 0; p < 784; ++p) {
+      state = state * 1664525u + 1013904223u;
+      uint8_t noise = static_cast<uint8_t>((state >> 24) % 64);
+      bool band = (p / 28) / 2 == label;
+      img.put(static_cast<char>(band ? 192 + noise / 2 : noise));
+    }
+  }
+}
+
+constexpr const char* kLinear = R"(model lin
+input x : f32[B, 784]
+input y : i32[B]
+param W : f32[784, 10] = glorot_uniform
+param b : f32[10] = zeros
+logits = x @ W + b
+loss = mean(softmax_cross_entropy(logits, y))
+minimize loss
+output logits
+)";
+
+Scratch::Scratch() {
+  write_split(dir, "train", 150, 1);
+  write_split(dir, "t10k", 40, 2);
+  std::ofstream(path("lin.adj")) << kLinear;
+  std::string other = kLinear;
+  other.replace(other.find("f32[784, 10]"), 12, "f32[784, 11]");
+  other.replace(other.find("f32[10]"), 7, "f32[11]");
+  std::ofstream(path("wide.adj")) << other;
+}
+
+const Scratch& scratch() {
+  static const Scratch s;
+  return s;
+}
+
+Run adjc(const std::vector<std::string>& args) {
+  const Scratch& s = scratch();
+  std::string cmd = std::string("'") + ADJC_PATH + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  std::string out = s.path("out.txt"), err = s.path("err.txt");
+  int raw = std::system((cmd + " >'" + out + "' 2>'" + err + "'").c_str());
+  Run r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+std::vector<std::string> train_args(const std::vector<std::string>& extra) {
+  std::vector<std::string> a{"train", scratch().path("lin.adj"), "--data", scratch().dir,
+                             "--batch", "16", "--seed", "7"};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("adjc train: trains, checkpoints, and resumes bit for bit", "[train]") {
+  for (const char* opt : {"adam", "sgd"}) {
+    CAPTURE(opt);
+    std::string full = scratch().path(std::string("full_") + opt + ".safetensors");
+    std::string half = scratch().path(std::string("half_") + opt + ".safetensors");
+    std::string resumed = scratch().path(std::string("resumed_") + opt + ".safetensors");
+    std::vector<std::string> o{"--optimizer", opt, "--lr", "0.05", "--momentum", "0.9"};
+    auto with = [&](std::vector<std::string> extra) {
+      std::vector<std::string> all = o;
+      all.insert(all.end(), extra.begin(), extra.end());
+      return train_args(all);
+    };
+    Run a = adjc(with({"--epochs", "3", "--save", full}));
+    REQUIRE(a.status == 0);
+    CHECK_THAT(a.out, Contains("epoch 3/3"));
+    CHECK_THAT(a.out, Contains("done: test accuracy"));
+    REQUIRE(adjc(with({"--epochs", "1", "--save", half})).status == 0);
+    Run c = adjc(with({"--epochs", "3", "--resume", half, "--save", resumed}));
+    REQUIRE(c.status == 0);
+    CHECK_THAT(c.out, !Contains("epoch 1/3"));
+    SafeTensors x = read_safetensors(full), y = read_safetensors(resumed);
+    CHECK(x.metadata == y.metadata);
+    CHECK(x.metadata["epoch"] == "3");
+    CHECK(x.metadata["step"] == "30");  // 150 samples in batches of 16: 10 a epoch
+    REQUIRE(x.tensors.size() == 6);     // W, b and two buffers each
+    for (const auto& [name, t] : x.tensors) {
+      CAPTURE(name);
+      CHECK(t.equals(y.tensors.at(name)));
+    }
+  }
+}
+
+TEST_CASE("adjc train: refuses a checkpoint of another model or shape", "[train]") {
+  std::string ck = scratch().path("lin.safetensors");
+  REQUIRE(adjc(train_args({"--epochs", "1", "--save", ck})).status == 0);
+  Run wide = adjc({"train", scratch().path("wide.adj"), "--data", scratch().dir, "--resume", ck});
+  CHECK(wide.status == 1);
+  CHECK_THAT(wide.err, Contains("'W'"));
+  std::string text = kLinear;
+  text.replace(text.find("model lin"), 9, "model other");
+  std::ofstream(scratch().path("other.adj")) << text;
+  Run other = adjc({"train", scratch().path("other.adj"), "--data", scratch().dir, "--resume", ck});
+  CHECK(other.status == 1);
+  CHECK_THAT(other.err, Contains("model 'lin'"));
+  Run sgd = adjc(train_args({"--resume", ck, "--optimizer", "sgd"}));
+  CHECK(sgd.status == 1);
+}
+
+TEST_CASE("adjc train: command-line errors", "[train]") {
+  CHECK(adjc(train_args({"--optimizer", "rmsprop"})).status == 2);
+  CHECK_THAT(adjc(train_args({"--optimizer", "rmsprop"})).err, Contains("adam or sgd"));
+  CHECK(adjc(train_args({"--lr", "abc"})).status == 2);
+  CHECK(adjc(train_args({"--lr", "nan"})).status == 2);
+  CHECK(adjc(train_args({"--epochs", "0"})).status == 2);
+  CHECK(adjc(train_args({"--batch", "-3"})).status == 2);
+  CHECK(adjc(train_args({"--threads", "4"})).status == 2);
+  CHECK(adjc({"train", scratch().path("lin.adj")}).status == 2);
+  Run missing = adjc({"train", scratch().path("lin.adj"), "--data", scratch().path("nowhere")});
+  CHECK(missing.status == 1);
+  CHECK_THAT(missing.err, Contains("nowhere"));
+  Run no_ck = adjc(train_args({"--resume", scratch().path("none.safetensors")}));
+  CHECK(no_ck.status == 1);
+}
