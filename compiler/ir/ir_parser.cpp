@@ -1,228 +1,16 @@
 #include "ir/ir_parser.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 
+#include "ir/ir_parser_impl.hpp"
 #include "ir/verifier.hpp"
-#include "ops/op_table.hpp"
 
 namespace adjoint {
-namespace {
+namespace ir_text {
 
-struct Token {
-  enum Kind { End, Ident, Int, Float, String, Ref, Punct };
-  Kind kind = End;
-  std::string text;  // identifier, number, decoded string, a ref's digits, or one punctuation char
-  uint32_t col = 0;  // 1-based
-  bool is(char c) const { return kind == Punct && text.size() == 1 && text[0] == c; }
-  bool is_word(std::string_view w) const { return kind == Ident && text == w; }
-};
-
-bool is_ident_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-std::string describe_char(char c) {
-  unsigned char u = static_cast<unsigned char>(c);
-  if (u >= 33 && u < 127) return std::string("'") + c + "'";
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "byte 0x%02x", u);
-  return buf;
-}
-
-std::string describe_token(const Token& t) {
-  switch (t.kind) {
-    case Token::End:
-      return "end of line";
-    case Token::Ref:
-      return "'%" + t.text + "'";
-    case Token::String:
-      return "a string";
-    default:
-      return "'" + t.text + "'";
-  }
-}
-
-std::string types_text(const std::vector<Type>& ts) {
-  std::string out = "(";
-  for (size_t i = 0; i < ts.size(); ++i) out += (i ? ", " : "") + ts[i].str();
-  return out + ")";
-}
-
-class IrParser {
- public:
-  IrParser(std::string_view text, const std::string& filename) : text_(text), filename_(filename) {
-    file_ = sm_.add(filename, std::string(text));
-  }
-  Graph run();
-
- private:
-  [[noreturn]] void fail(uint32_t col, const std::string& msg) const;
-  [[noreturn]] void fail_at(const Token& t, const std::string& msg) const { fail(t.col, msg); }
-
-  // Lexing, one line at a time.
-  void lex_line(std::string_view line);
-  size_t lex_number(std::string_view line, size_t i);
-  size_t lex_string(std::string_view line, size_t i);
-  void prescan_definitions();
-
-  // Token cursor.
-  const Token& peek() const { return toks_[pos_]; }
-  Token next() { return pos_ + 1 < toks_.size() ? toks_[pos_++] : toks_.back(); }
-  bool accept(char c);
-  Token expect(char c, const std::string& context);
-  void expect_end();
-
-  // Pieces of a line.
-  int64_t int_value(const Token& t) const;
-  ValueId parse_ref();
-  std::string parse_name(const std::string& what);
-  DType parse_dtype_word(const std::string& context);
-  Dim parse_dim();
-  Shape parse_shape();
-  Type parse_type();
-  AttrValue parse_attr_value();
-  Attrs parse_attrs();
-  SourceLoc parse_loc();
-
-  // Lines.
-  void parse_line();
-  void parse_model();
-  void parse_node();
-  void parse_loss();
-  void parse_wrt();
-  void parse_named_result(bool is_grad);
-
-  // Checks on a node before its type rule runs (so a rule never sees a
-  // missing or mistyped attribute that it would assume present).
-  void check_attrs(const OpInfo& info, const Attrs& attrs, const Token& op_tok) const;
-  const Type& leaf_type(const std::string& name, const Token& at) const;
-
-  std::string_view text_;
-  std::string filename_;
-  SourceManager sm_;
-  uint32_t file_ = 0;
-  uint32_t line_ = 0;
-  std::vector<Token> toks_;
-  size_t pos_ = 0;
-
-  Graph g_;
-  bool have_model_ = false;
-  bool have_loss_ = false;
-  bool have_wrt_ = false;
-  std::map<int64_t, ValueId> values_;       // number in the text -> node
-  std::map<int64_t, uint32_t> defined_on_;  // number in the text -> line defining it
-  std::map<std::string, ValueId> leaves_;   // input/param name -> node
-};
-
-void IrParser::fail(uint32_t col, const std::string& msg) const {
-  Diagnostics d(sm_);
-  d.error(SourceLoc{file_, line_, col}, msg);
-  d.throw_if_errors();
-  throw Error(msg);  // not reached
-}
-
-// --- Lexing ---
-
-size_t IrParser::lex_number(std::string_view line, size_t i) {
-  size_t j = i;
-  bool is_float = false;
-  while (j < line.size() && is_digit(line[j])) ++j;
-  if (j < line.size() && line[j] == '.') {
-    is_float = true;
-    ++j;
-    while (j < line.size() && is_digit(line[j])) ++j;
-  }
-  if (j < line.size() && (line[j] == 'e' || line[j] == 'E')) {
-    is_float = true;
-    ++j;
-    if (j < line.size() && (line[j] == '+' || line[j] == '-')) ++j;
-    if (j >= line.size() || !is_digit(line[j])) fail(i + 1, "malformed number");
-    while (j < line.size() && is_digit(line[j])) ++j;
-  }
-  if (j < line.size() && (is_ident_char(line[j]) || line[j] == '.'))
-    fail(i + 1, "malformed number");
-  toks_.push_back({is_float ? Token::Float : Token::Int, std::string(line.substr(i, j - i)),
-                   static_cast<uint32_t>(i + 1)});
-  return j;
-}
-
-size_t IrParser::lex_string(std::string_view line, size_t i) {
-  std::string s;
-  size_t j = i + 1;
-  while (true) {
-    if (j >= line.size()) fail(i + 1, "unterminated string");
-    char c = line[j];
-    if (c == '"') break;
-    if (c != '\\') {
-      s += c;
-      ++j;
-      continue;
-    }
-    if (j + 1 >= line.size()) fail(i + 1, "unterminated string");
-    char e = line[j + 1];
-    if (e == '"' || e == '\\')
-      s += e;
-    else if (e == 'n')
-      s += '\n';
-    else if (e == 't')
-      s += '\t';
-    else if (e == 'x' && j + 3 < line.size() &&
-             std::isxdigit(static_cast<unsigned char>(line[j + 2])) &&
-             std::isxdigit(static_cast<unsigned char>(line[j + 3]))) {
-      s += static_cast<char>(std::strtol(std::string(line.substr(j + 2, 2)).c_str(), nullptr, 16));
-      j += 2;
-    } else {
-      fail(j + 1, "unknown escape in string");
-    }
-    j += 2;
-  }
-  toks_.push_back({Token::String, std::move(s), static_cast<uint32_t>(i + 1)});
-  return j + 1;
-}
-
-void IrParser::lex_line(std::string_view line) {
-  toks_.clear();
-  pos_ = 0;
-  size_t i = 0;
-  while (i < line.size()) {
-    char c = line[i];
-    uint32_t col = static_cast<uint32_t>(i + 1);
-    if (c == ' ' || c == '\t') {
-      ++i;
-    } else if (c == '#') {
-      break;
-    } else if (c == '%') {
-      size_t j = i + 1;
-      while (j < line.size() && is_digit(line[j])) ++j;
-      if (j == i + 1) fail(col, "expected a value number after '%'");
-      toks_.push_back({Token::Ref, std::string(line.substr(i + 1, j - i - 1)), col});
-      i = j;
-    } else if (is_ident_start(c)) {
-      size_t j = i;
-      while (j < line.size() && is_ident_char(line[j])) ++j;
-      toks_.push_back({Token::Ident, std::string(line.substr(i, j - i)), col});
-      i = j;
-    } else if (is_digit(c)) {
-      i = lex_number(line, i);
-    } else if (c == '"') {
-      i = lex_string(line, i);
-    } else if (std::string_view("=(){}[],:*@-").find(c) != std::string_view::npos) {
-      toks_.push_back({Token::Punct, std::string(1, c), col});
-      ++i;
-    } else {
-      fail(col, "unexpected character " + describe_char(c));
-    }
-  }
-  toks_.push_back({Token::End, "", static_cast<uint32_t>(line.size() + 1)});
-}
-
-// Records the line defining each value number, so a use before its
-// definition can be told apart from a use of a number never defined.
 void IrParser::prescan_definitions() {
   uint32_t line_no = 0;
   size_t start = 0;
@@ -607,10 +395,10 @@ Graph IrParser::run() {
   return std::move(g_);
 }
 
-}  // namespace
+}  // namespace ir_text
 
 Graph parse_graph(std::string_view text, const std::string& filename) {
-  return IrParser(text, filename).run();
+  return ir_text::IrParser(text, filename).run();
 }
 
 }  // namespace adjoint

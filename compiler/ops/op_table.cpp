@@ -46,6 +46,7 @@ const Table& table() {
     define_shape_ops(b);
     define_index_ops(b);
     define_conv_ops(b);
+    define_pool_ops(b);
     Table& s = table_storage();
     auto& problems = problems_storage();
     for (size_t i = 0; i < kNumOps; ++i) {

@@ -125,5 +125,6 @@ void define_loss_ops(OpTableBuilder& t);
 void define_shape_ops(OpTableBuilder& t);
 void define_index_ops(OpTableBuilder& t);
 void define_conv_ops(OpTableBuilder& t);
+void define_pool_ops(OpTableBuilder& t);
 
 }  // namespace adjoint
