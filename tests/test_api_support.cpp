@@ -1,8 +1,10 @@
 // Helpers for the API and CLI tests (see test_api_support.hpp); no test cases.
 #include "test_api_support.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -101,6 +103,31 @@ std::string temp_dir(const std::string& tag) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+AdjcRun run_adjc(const std::vector<std::string>& args) {
+  // Where adjc's output is captured; removed when the test program exits.
+  struct CaptureDir {
+    std::string path = temp_dir("adjc_run");
+    ~CaptureDir() { std::filesystem::remove_all(path); }
+  };
+  static const CaptureDir capture;
+  std::string cmd = std::string("'") + ADJC_PATH + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  std::string out = capture.path + "/out.txt", err = capture.path + "/err.txt";
+  int raw = std::system((cmd + " >'" + out + "' 2>'" + err + "'").c_str());
+  AdjcRun r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
 }
 
 }  // namespace adjoint::apitest

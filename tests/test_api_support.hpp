@@ -6,6 +6,7 @@
 #include <adjoint/adjoint.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "eval/evaluator.hpp"
 
@@ -28,5 +29,16 @@ TensorMap reference_results(const std::string& text, const Inputs& inputs, const
 
 // A fresh, empty temporary directory for one test.
 std::string temp_dir(const std::string& tag);
+
+// The whole content of a file ("" if it cannot be read).
+std::string slurp(const std::string& path);
+
+// Runs the built adjc with `args` (each quoted), capturing its stdout, stderr
+// and exit status (-1 if it did not exit normally).
+struct AdjcRun {
+  int status = -1;
+  std::string out, err;
+};
+AdjcRun run_adjc(const std::vector<std::string>& args);
 
 }  // namespace adjoint::apitest

@@ -22,38 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
+using Result = AdjcRun;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs adjc with `args` (each quoted), capturing stdout, stderr and the exit status.
-// Where adjc's output is captured; removed when the test program exits.
-struct CaptureDir {
-  std::string path = temp_dir("cli_run");
-  ~CaptureDir() { fs::remove_all(path); }
-};
-
-Result adjc(const std::vector<std::string>& args) {
-  static const CaptureDir capture;
-  const std::string& dir = capture.path;
-  std::string cmd = std::string("'") + ADJC_PATH + "'";
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  std::string out = dir + "/out.txt", err = dir + "/err.txt";
-  int raw = std::system((cmd + " >'" + out + "' 2>'" + err + "'").c_str());
-  Result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+Result adjc(const std::vector<std::string>& args) { return run_adjc(args); }
 
 std::string example(const std::string& name) {
   return (fs::path(ADJOINT_SOURCE_DIR) / "examples" / name).string();

@@ -17,17 +17,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using Run = apitest::AdjcRun;
+using apitest::slurp;
 
 // A scratch directory with the data set and models, removed at exit.
 struct Scratch {
@@ -92,18 +83,7 @@ const Scratch& scratch() {
   return s;
 }
 
-Run adjc(const std::vector<std::string>& args) {
-  const Scratch& s = scratch();
-  std::string cmd = std::string("'") + ADJC_PATH + "'";
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  std::string out = s.path("out.txt"), err = s.path("err.txt");
-  int raw = std::system((cmd + " >'" + out + "' 2>'" + err + "'").c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
+Run adjc(const std::vector<std::string>& args) { return apitest::run_adjc(args); }
 
 std::vector<std::string> train_args(const std::vector<std::string>& extra) {
   std::vector<std::string> a{"train", scratch().path("lin.adj"), "--data", scratch().dir,
