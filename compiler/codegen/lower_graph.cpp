@@ -155,6 +155,7 @@ class GraphLowering {
   struct Layout {
     std::vector<V> offsets;  // bytes into the workspace; null for nodes with no region
     std::vector<V> grad_copies;  // per param_grads() slot: m_train_step's snapshot, or null
+    V scratch = nullptr;         // the nodes' shared scratch (see NodeCx::scratch)
     V total = nullptr;
   };
 
@@ -202,6 +203,14 @@ class GraphLowering {
                       e.i64(Emitter::elem_bytes(n.type.dtype)));
       total = e.add(total, e.b().CreateAnd(e.add(bytes, e.i64(kAlign - 1)), e.i64(~(kAlign - 1))));
     }
+    // One scratch region, as large as the largest any node needs.
+    V scratch = e.i64(0);
+    for (const Node& n : g_.nodes) {
+      V bytes = scratch_bytes(e, g_, n);
+      scratch = e.b().CreateSelect(e.b().CreateICmpUGT(bytes, scratch), bytes, scratch);
+    }
+    l.scratch = total;
+    total = e.add(total, e.b().CreateAnd(e.add(scratch, e.i64(kAlign - 1)), e.i64(~(kAlign - 1))));
     l.total = total;
     return l;
   }
@@ -238,6 +247,7 @@ class GraphLowering {
           break;
       }
       NodeCx cx{e, n, {}, out};
+      cx.scratch = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.scratch);
       for (ValueId a : n.args) cx.args.push_back(refs[static_cast<size_t>(a)]);
       lower_node(cx);
       refs[v] = cx.out;

@@ -31,6 +31,8 @@ void lower_matmul(NodeCx& cx) {
   });
 }
 
+llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph&, const Node&) { return e.i64(0); }
+
 // y[j, i] = x[i, j]
 void lower_transpose(NodeCx& cx) {
   Emitter& e = cx.e;

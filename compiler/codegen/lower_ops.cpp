@@ -117,4 +117,9 @@ void lower_node(NodeCx& cx) {
     lower_binary(cx, l.binary);
 }
 
+llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
+  if (n.op == OpKind::matmul) return matmul_scratch_bytes(e, g, n);
+  return e.i64(0);
+}
+
 }  // namespace adjoint::codegen

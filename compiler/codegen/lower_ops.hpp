@@ -29,6 +29,9 @@ struct NodeCx {
   const Node& node;
   std::vector<TensorRef> args;
   TensorRef out;
+  // Per-call scratch shared by every node (nodes run one after another),
+  // 64-byte aligned, at least scratch_bytes(node) long.
+  llvm::Value* scratch = nullptr;
   const Attrs& attrs() const { return node.attrs; }
 };
 
@@ -50,6 +53,10 @@ OpLowering lowering_of(OpKind kind);
 
 // Emits the loops computing cx.out from cx.args.
 void lower_node(NodeCx& cx);
+
+// Bytes of scratch (NodeCx::scratch) node `n` of `g` needs, an i64 at run
+// time: the packing buffers of a matrix product; 0 for most ops.
+llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 
 // --- Elementwise (lower_elementwise.cpp) ---
 void lower_unary(NodeCx& cx, UnaryFn f);
@@ -84,6 +91,7 @@ llvm::Value* scalar_bce_with_logits(Emitter& e, const Attrs& a, llvm::Value* z, 
 
 // --- Linear algebra (lower_linalg.cpp) ---
 void lower_matmul(NodeCx& cx);
+llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 void lower_transpose(NodeCx& cx);
 
 // --- Reductions and normalisations (lower_reduce.cpp) ---

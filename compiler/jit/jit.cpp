@@ -16,6 +16,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "adjoint/parallel.h"
 #include "support/diagnostics.hpp"
 
 namespace adjoint {
@@ -55,6 +56,12 @@ llvm::Expected<orc::JITDylibSP> setup_process_symbols(orc::LLJIT& j) {
       orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(j.getDataLayout().getGlobalPrefix());
   if (!gen) return gen.takeError();
   jd.addGenerator(std::move(*gen));
+  // The runtime functions generated code calls, by address: a program that
+  // links the runtime statically does not export them dynamically.
+  orc::SymbolMap runtime;
+  runtime[j.mangleAndIntern("adj_parallel_for")] = {
+      orc::ExecutorAddr::fromPtr(&adj_parallel_for), llvm::JITSymbolFlags::Exported};
+  if (llvm::Error err = jd.define(orc::absoluteSymbols(std::move(runtime)))) return err;
   return &jd;
 }
 

@@ -193,4 +193,9 @@ class Compiler {
   std::unique_ptr<Impl> impl_;
 };
 
+// Threads that every Model's calls use (one pool per process); n <= 0 means
+// every core, the default. Results are the same bits for every count.
+void set_num_threads(int n);
+int num_threads();
+
 }  // namespace adjoint
