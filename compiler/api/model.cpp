@@ -150,13 +150,26 @@ Outputs Model::forward(const Inputs& inputs, const Params& params) const {
   return o;
 }
 
+int64_t Model::workspace_bytes(const Inputs& inputs) const {
+  const ModelData& d = *impl_;
+  DimEnv env = api::bind_inputs(d, inputs);
+  std::vector<int64_t> values;
+  for (const std::string& s : d.graph().size_symbols()) values.push_back(env.at(s));
+  adj_dims dims = abi_dims(values);
+  return d.native->workspace_size_fn()(&dims);
+}
+
 // ---------------------------------------------------------------- Compiler
 
 struct Compiler::Impl {
+  CompileOptions options;
   std::shared_ptr<Jit> jit = std::make_shared<Jit>();
 };
 
 Compiler::Compiler() : impl_(std::make_unique<Impl>()) {}
+Compiler::Compiler(const CompileOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+}
 Compiler::Compiler(Compiler&&) noexcept = default;
 Compiler& Compiler::operator=(Compiler&&) noexcept = default;
 Compiler::~Compiler() = default;

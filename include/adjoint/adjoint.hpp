@@ -167,6 +167,10 @@ class Model {
   // Zeros for every optimiser buffer (what an empty state becomes).
   OptimizerState make_optimizer_state() const;
 
+  // Bytes of the one workspace a call on these inputs uses (the memory
+  // plan's size for their symbolic sizes); the calls allocate nothing else.
+  int64_t workspace_bytes(const Inputs& inputs) const;
+
  private:
   friend class Compiler;
   struct Impl;
@@ -174,10 +178,20 @@ class Model {
   std::unique_ptr<Impl> impl_;
 };
 
+// How a Compiler compiles.
+struct CompileOptions {
+  // Keep compiled objects on disk and reuse them in later processes: keyed
+  // by a hash of the generated code, the options and the CPU, in
+  // `cache_dir`, or "$XDG_CACHE_HOME/adjoint" (~/.cache/adjoint) when empty.
+  bool cache = true;
+  std::string cache_dir;
+};
+
 // Compiles .adj programs into Models; owns the JIT that their code shares.
 class Compiler {
  public:
   Compiler();
+  explicit Compiler(const CompileOptions& options);
   Compiler(Compiler&&) noexcept;
   Compiler& operator=(Compiler&&) noexcept;
   ~Compiler();
