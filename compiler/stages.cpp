@@ -1,6 +1,10 @@
 #include "stages.hpp"
 
+#include <stdexcept>
+#include <string>
+
 #include "autodiff/reverse_mode.hpp"
+#include "codegen/memory_plan.hpp"
 #include "frontend/ast.hpp"
 #include "frontend/frontend.hpp"
 #include "ir/printer.hpp"
@@ -14,10 +18,32 @@ std::optional<Stage> parse_stage(std::string_view name) {
   if (name == "ir") return Stage::ir;
   if (name == "grad") return Stage::grad;
   if (name == "opt") return Stage::opt;
+  if (name == "plan") return Stage::plan;
   return std::nullopt;
 }
 
-const char* stage_names() { return "ast|ir|grad|opt"; }
+const char* stage_names() { return "ast|ir|grad|opt|plan"; }
+
+std::optional<DimEnv> parse_dim_values(const std::string& s) {
+  DimEnv env;
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return std::nullopt;
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1 || v <= 0) return std::nullopt;
+      env[item.substr(0, eq)] = v;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    if (end == std::string::npos) return env;
+    start = end + 1;
+  }
+}
 
 Graph differentiate(const Graph& ir) { return ir.loss ? reverse_mode(ir) : ir; }
 
@@ -31,7 +57,7 @@ StagedGraphs run_pipeline(const Graph& ir) {
 }
 
 std::optional<std::string> emit_stage(SourceManager& sm, uint32_t file, Diagnostics& diags,
-                                      Stage stage) {
+                                      Stage stage, const DimEnv& dims) {
   if (stage == Stage::ast) {
     auto ast = parse_source(sm, file, diags);
     if (!ast || diags.has_errors()) return std::nullopt;
@@ -41,6 +67,7 @@ std::optional<std::string> emit_stage(SourceManager& sm, uint32_t file, Diagnost
   if (!ir || diags.has_errors()) return std::nullopt;
   if (stage == Stage::ir) return print_graph(*ir);
   StagedGraphs s = run_pipeline(*ir);
+  if (stage == Stage::plan) return print_memory_plan(s.opt, plan_memory(s.opt), dims);
   return print_graph(stage == Stage::grad ? s.grad : s.opt);
 }
 

@@ -2,8 +2,11 @@
 // previous one, and every stage prints (`adjc emit --stage=...`):
 //
 //   text --parse--> AST --sema--> IR --reverse_mode--> grad --optimize--> opt
+//        --plan_memory--> plan
 //
-// The stages after `opt` (memory plan, LLVM IR, native code) come in later.
+// `plan` is where code generation puts each intermediate in the workspace
+// (codegen/memory_plan.hpp); the stages after it (LLVM IR, native code) do
+// not print yet.
 #pragma once
 
 #include <optional>
@@ -15,9 +18,13 @@
 
 namespace adjoint {
 
-enum class Stage { ast, ir, grad, opt };
+enum class Stage { ast, ir, grad, opt, plan };
 std::optional<Stage> parse_stage(std::string_view name);
-const char* stage_names();  // "ast|ir|grad|opt", for usage messages
+const char* stage_names();  // "ast|ir|grad|opt|plan", for usage messages
+
+// Size values from the command line: "B=64" or "B=64,T=8" (each > 0); nullopt
+// if malformed.
+std::optional<DimEnv> parse_dim_values(const std::string& s);
 
 // The IR after each stage. A model without `minimize` has no gradient: its
 // grad stage is its IR.
@@ -30,8 +37,8 @@ Graph differentiate(const Graph& ir);
 StagedGraphs run_pipeline(const Graph& ir);
 
 // Compiles `file` up to `stage` and returns the stage's text; user errors go to
-// `diags` and give nullopt.
+// `diags` and give nullopt. `dims` gives the plan concrete sizes too.
 std::optional<std::string> emit_stage(SourceManager& sm, uint32_t file, Diagnostics& diags,
-                                      Stage stage);
+                                      Stage stage, const DimEnv& dims = {});
 
 }  // namespace adjoint

@@ -6,6 +6,7 @@
 
 #include "codegen/lower_ops.hpp"
 #include "codegen/lower_optimizer.hpp"
+#include "codegen/memory_plan.hpp"
 #include "ir/verifier.hpp"
 #include "support/diagnostics.hpp"
 
@@ -40,7 +41,8 @@ void check_symbols_bound(const Graph& g) {
 
 class GraphLowering {
  public:
-  GraphLowering(const Graph& g, llvm::Module& m) : g_(g), m_(m), ctx_(m.getContext()) {
+  GraphLowering(const Graph& g, llvm::Module& m)
+      : g_(g), m_(m), ctx_(m.getContext()), plan_(plan_memory(g)) {
     ptr_ = llvm::PointerType::getUnqual(ctx_);
     auto* i32 = llvm::Type::getInt32Ty(ctx_);
     // adj_tensor { void* data; const int64_t* shape; int32_t rank; adj_dtype dtype; }
@@ -86,7 +88,7 @@ class GraphLowering {
     OptimizerScalars opt = load_optimizer(e, f->getArg(5));
     std::vector<TensorRef> refs = compute(e, f, roots);
     V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
-    std::vector<ParamGrad> updates = param_grads();
+    std::vector<ParamGrad> updates = param_grads(g_);
     Layout l = layout(e);
     // A gradient stored in a leaf (or aliasing one) may be a param that an
     // earlier update changes: snapshot those first.
@@ -153,56 +155,26 @@ class GraphLowering {
   }
 
   struct Layout {
-    std::vector<V> offsets;  // bytes into the workspace; null for nodes with no region
+    std::vector<V> offsets;      // bytes into the workspace; null for nodes with no region
     std::vector<V> grad_copies;  // per param_grads() slot: m_train_step's snapshot, or null
     V scratch = nullptr;         // the nodes' shared scratch (see NodeCx::scratch)
     V total = nullptr;
   };
 
-  // A wrt param and its gradient; `slot` is its position in param_grads().
-  struct ParamGrad {
-    ValueId param = kNoValue, grad = kNoValue;
-    size_t slot = 0;
-  };
-
-  std::vector<ParamGrad> param_grads() const {
-    std::vector<ParamGrad> out;
-    for (const NamedValue& gr : g_.grads) {
-      std::optional<ValueId> leaf = g_.leaf(gr.name);
-      if (leaf && g_.node(*leaf).op == OpKind::param) out.push_back({*leaf, gr.value, out.size()});
-    }
-    return out;
-  }
-
-  // One region per Buffer node of the whole graph, in node order, each
-  // rounded up to kAlign bytes. Both m_grad and m_forward use this layout,
-  // so one m_workspace_size serves both.
+  // Byte offsets from the memory plan (see memory_plan.hpp), evaluated from
+  // the dims; then one scratch region after the plan's total. Every
+  // function uses this layout, so one m_workspace_size serves them all.
   Layout layout(Emitter& e) {
     Layout l;
     l.offsets.assign(g_.nodes.size(), nullptr);
-    V total = e.i64(0);
-    for (size_t v = 0; v < g_.nodes.size(); ++v) {
-      const Node& n = g_.nodes[v];
-      if (lowering_of(n.op).storage != Storage::Buffer) continue;
-      l.offsets[v] = total;
-      V bytes = e.mul(e.product(e.dims(n.type.shape), 0, n.type.rank()),
-                      e.i64(Emitter::elem_bytes(n.type.dtype)));
-      V padded = e.b().CreateAnd(e.add(bytes, e.i64(kAlign - 1)), e.i64(~(kAlign - 1)));
-      total = e.add(total, padded);
-    }
-    // Snapshots for m_train_step of gradients that have no region of their
-    // own (rare: a gradient that is a leaf or a reshape of one).
-    std::vector<ParamGrad> updates = g_.loss ? param_grads() : std::vector<ParamGrad>{};
-    l.grad_copies.assign(updates.size(), nullptr);
-    for (const ParamGrad& u : updates) {
-      const Node& n = g_.node(u.grad);
-      Storage st = lowering_of(n.op).storage;
-      if (st == Storage::Buffer || st == Storage::Uniform) continue;
-      l.grad_copies[u.slot] = total;
-      V bytes = e.mul(e.product(e.dims(n.type.shape), 0, n.type.rank()),
-                      e.i64(Emitter::elem_bytes(n.type.dtype)));
-      total = e.add(total, e.b().CreateAnd(e.add(bytes, e.i64(kAlign - 1)), e.i64(~(kAlign - 1))));
-    }
+    for (ValueId v = 0; v < g_.size(); ++v)
+      if (const Region* r = plan_.region_of(v))
+        l.offsets[static_cast<size_t>(v)] = evaluate(e, plan_.offset(*r));
+    l.grad_copies.assign(plan_.snapshots.size(), nullptr);
+    for (size_t k = 0; k < plan_.snapshots.size(); ++k)
+      if (int i = plan_.snapshots[k]; i >= 0)
+        l.grad_copies[k] = evaluate(e, plan_.offset(plan_.regions[static_cast<size_t>(i)]));
+    V total = evaluate(e, plan_.total());
     // One scratch region, as large as the largest any node needs.
     V scratch = e.i64(0);
     for (const Node& n : g_.nodes) {
@@ -213,6 +185,13 @@ class GraphLowering {
     total = e.add(total, e.b().CreateAnd(e.add(scratch, e.i64(kAlign - 1)), e.i64(~(kAlign - 1))));
     l.total = total;
     return l;
+  }
+
+  // A polynomial in the size symbols, as an i64.
+  V evaluate(Emitter& e, const SizePoly& p) {
+    V sum = e.i64(0);
+    for (const Dim& term : p.terms) sum = e.add(sum, e.dim(term));
+    return sum;
   }
 
   // The data pointer of the i-th adj_tensor of `array`.
@@ -270,6 +249,7 @@ class GraphLowering {
   llvm::StructType* tensor_ = nullptr;
   llvm::StructType* dims_ = nullptr;
   std::map<ValueId, unsigned> leaf_index_;  // position among inputs, or among params
+  MemoryPlan plan_;
 };
 
 }  // namespace
@@ -290,3 +270,28 @@ std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx
 }
 
 }  // namespace adjoint::codegen
+
+namespace adjoint {
+
+// The memory plan reads the lowering table (see memory_plan.hpp).
+Placement placement_of(OpKind op) {
+  switch (codegen::lowering_of(op).storage) {
+    case codegen::Storage::Leaf: return Placement::Leaf;
+    case codegen::Storage::Uniform: return Placement::Uniform;
+    case codegen::Storage::Alias: return Placement::Alias;
+    case codegen::Storage::Buffer: return Placement::Buffer;
+  }
+  throw std::logic_error("storage out of range");
+}
+
+// lower_unary and lower_binary (lower_elementwise.cpp) load element i of
+// each operand, then store element i of the result, one index at a time; an
+// operand of the result's shape is read at the result's own index, even in
+// the broadcasting loop nest. A lowering that writes ahead of its reads
+// (blocked, or fused with other nodes) must not be counted here.
+bool writes_elementwise(OpKind op) {
+  codegen::OpLowering l = codegen::lowering_of(op);
+  return l.storage == codegen::Storage::Buffer && !l.lower && (l.unary || l.binary);
+}
+
+}  // namespace adjoint

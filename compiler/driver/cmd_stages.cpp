@@ -23,12 +23,20 @@ int cmd_emit(const Args& a) {
   std::optional<Stage> stage = parse_stage(a.get("--stage"));
   if (!stage)
     return usage_error("unknown stage '" + a.get("--stage") + "' (expected " + stage_names() + ")");
+  std::optional<DimEnv> dims = DimEnv{};
+  if (a.has("--dim")) {
+    if (*stage != Stage::plan) return usage_error("--dim applies to --stage=plan only");
+    dims = parse_dim_values(a.get("--dim"));
+    if (!dims)
+      return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") +
+                         "'");
+  }
   auto text = read_text(a.file);
   if (!text) return 1;
   SourceManager sm;
   uint32_t file = sm.add(a.file, *text);
   Diagnostics d(sm);
-  auto out = emit_stage(sm, file, d, *stage);
+  auto out = emit_stage(sm, file, d, *stage, *dims);
   if (out) std::cout << *out;
   return report(d);
 }
@@ -42,9 +50,10 @@ ADJC_COMMAND({.name = "check",
               .run = cmd_check});
 ADJC_COMMAND({.name = "emit",
               .order = 20,
-              .usage = "FILE --stage=STAGE",
-              .help = "                                   print a stage of the pipeline: ast|ir|grad|opt\n",
-              .options = {"--stage"},
+              .usage = "FILE --stage=STAGE [--dim B=64]",
+              .help = "                                   print a stage of the pipeline: ast|ir|grad|opt|plan\n"
+                      "                                   (plan: the workspace layout; --dim for bytes)\n",
+              .options = {"--stage", "--dim"},
               .run = cmd_emit});
 
 }  // namespace adjoint::cli

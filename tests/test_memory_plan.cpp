@@ -1,0 +1,388 @@
+// The memory plan (codegen/memory_plan.hpp): on every example and test
+// network, for several sizes, regions of values that are live at the same
+// time never share a byte, every read of a value (directly or through a
+// reshape) falls inside its region's live range, and every region is
+// 64-byte aligned and inside the total. Reuse must pay: mlp's plan is smaller
+// than one region per buffer. The numeric tests (test_codegen, test_networks,
+// test_property) are the end-to-end check that nothing live is clobbered;
+// here a hand-written graph whose buffer is read through a reshape long after
+// its last direct use runs natively too.
+//
+// `adjc emit mlp.adj --stage=plan --dim B=64` is checked against
+// tests/golden_plan/mlp.plan.txt; regenerate with
+//   ADJOINT_UPDATE_GOLDEN=1 adjoint_tests "[plan]", then review the diff.
+#include <adjoint/adjoint.hpp>
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "codegen/memory_plan.hpp"
+#include "codegen/native.hpp"
+#include "explain/explain.hpp"
+#include "frontend/frontend.hpp"
+#include "ir/ir_parser.hpp"
+#include "stages.hpp"
+#include "support/gradcheck.hpp"
+#include "support/native_check.hpp"
+#include "test_api_support.hpp"
+
+using namespace adjoint;
+using namespace adjoint::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+StagedGraphs stages_of(const fs::path& file) {
+  SourceManager sm;
+  uint32_t id = sm.add(file.filename().string(), read_all(file));
+  Diagnostics d(sm);
+  std::optional<Graph> ir = compile_source(sm, id, d);
+  INFO(d.text());
+  REQUIRE(ir);
+  return run_pipeline(*ir);
+}
+
+std::vector<fs::path> all_models() {
+  std::vector<fs::path> out;
+  for (const char* dir : {"examples", "tests/networks"})
+    for (const auto& entry : fs::directory_iterator(fs::path(ADJOINT_SOURCE_DIR) / dir))
+      if (entry.path().extension() == ".adj") out.push_back(entry.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int64_t elem_bytes(DType t) { return t == DType::f64 ? 8 : 4; }
+
+// The Buffer node holding v's elements, found by following reshapes (the
+// plan's own bookkeeping is what is under test).
+ValueId holder(const Graph& g, ValueId v) {
+  while (placement_of(g.node(v).op) == Placement::Alias) v = g.node(v).args.at(0);
+  return placement_of(g.node(v).op) == Placement::Buffer ? v : kNoValue;
+}
+
+struct Span {
+  int64_t begin = 0, end = 0;  // bytes
+  const Region* region = nullptr;
+};
+
+// Every property of a valid plan, with the sizes of `env`.
+void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
+  const ValueId end = g.size();
+  int64_t total = plan.total().eval(env);
+  CHECK(total % 64 == 0);
+  // Each Buffer node has a region of its own, as large as its value.
+  std::vector<Span> spans;
+  for (const Region& r : plan.regions) {
+    const Type& t = g.type(r.values.at(0));
+    Span s{plan.offset(r).eval(env), 0, &r};
+    s.end = s.begin + num_elements(t.shape).eval(env) * elem_bytes(t.dtype);
+    CHECK(s.begin % 64 == 0);
+    CHECK(s.end <= total);
+    CHECK(r.first <= r.last);
+    spans.push_back(s);
+  }
+  for (ValueId v = 0; v < g.size(); ++v) {
+    bool buffer = placement_of(g.node(v).op) == Placement::Buffer;
+    const Region* r = plan.region_of(v);
+    CHECK((r != nullptr) == buffer);
+    if (!r) continue;
+    CHECK(r->first <= v);
+    CHECK((r->first == v) == (r->values.at(0) == v));
+    // A value overwritten in place is one of the operands of its successor,
+    // of the same shape and type.
+    auto at = std::find(r->values.begin(), r->values.end(), v);
+    if (at != r->values.begin()) {
+      ValueId before = *(at - 1);
+      bool operand = false;
+      for (ValueId a : g.node(v).args) operand |= holder(g, a) == before && g.type(a) == g.type(v);
+      CHECK(operand);
+      CHECK(writes_elementwise(g.node(v).op));
+    }
+  }
+  // Every read lies inside the live range of the region it reads.
+  auto read_at = [&](ValueId value, ValueId at) {
+    ValueId h = holder(g, value);
+    if (h == kNoValue) return;
+    const Region* r = plan.region_of(h);
+    REQUIRE(r);
+    INFO("%" << h << " read at " << at);
+    CHECK(r->first <= at);
+    CHECK(at <= r->last);
+    // ... and before any later value of its region overwrote it.
+    for (ValueId m : r->values) CHECK(!(h < m && m < at));
+  };
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId a : g.node(v).args) read_at(a, v);
+  if (g.loss) read_at(*g.loss, end);
+  for (const NamedValue& o : g.outputs) read_at(o.value, end);
+  for (const NamedValue& gr : g.grads) read_at(gr.value, end);
+  // Snapshots: one per param gradient with no region of its own, after the end.
+  for (const ParamGrad& u : param_grads(g)) {
+    Placement p = placement_of(g.node(u.grad).op);
+    bool needs = p == Placement::Leaf || p == Placement::Alias;
+    REQUIRE((plan.snapshots.at(u.slot) >= 0) == needs);
+    if (needs) CHECK(plan.regions.at(static_cast<size_t>(plan.snapshots[u.slot])).first == end);
+  }
+  // Values live at the same time never share a byte.
+  for (size_t i = 0; i < spans.size(); ++i)
+    for (size_t j = i + 1; j < spans.size(); ++j) {
+      const Region &a = *spans[i].region, &b = *spans[j].region;
+      if (a.last < b.first || b.last < a.first) continue;
+      INFO("%" << a.values[0] << " [" << a.first << ".." << a.last << "] and %" << b.values[0]
+               << " [" << b.first << ".." << b.last << "]");
+      CHECK((spans[i].end <= spans[j].begin || spans[j].end <= spans[i].begin));
+    }
+}
+
+// Sizes for every symbol of g: base, base+1, ... (distinct, so that a
+// mixed-up symbol shows).
+DimEnv sizes(const Graph& g, int64_t base) {
+  DimEnv env;
+  int64_t k = 0;
+  for (const std::string& s : g.size_symbols()) env[s] = base + k++;
+  return env;
+}
+
+}  // namespace
+
+TEST_CASE("plan: live regions never overlap, on every example and network", "[plan]") {
+  for (const fs::path& file : all_models()) {
+    StagedGraphs s = stages_of(file);
+    for (const Graph* g : {&s.grad, &s.opt}) {
+      MemoryPlan plan = plan_memory(*g);
+      for (int64_t base : {1, 3, 64, 1000}) {
+        INFO(file.filename().string() << (g == &s.opt ? " opt" : " grad") << " size " << base);
+        check_plan(*g, plan, sizes(*g, base));
+      }
+    }
+  }
+}
+
+TEST_CASE("plan: mlp needs less than one region per buffer", "[plan]") {
+  Graph g = stages_of(fs::path(ADJOINT_SOURCE_DIR) / "examples/mlp.adj").opt;
+  MemoryPlan plan = plan_memory(g);
+  DimEnv env{{"B", 64}};
+  int64_t planned = plan.total().eval(env), unplanned = plan.unplanned().eval(env);
+  INFO("planned " << plan.total().str() << ", unplanned " << plan.unplanned().str());
+  CHECK(planned < unplanned);
+  // Two arenas: the constant-size param gradients, and the B-sized activations.
+  REQUIRE(plan.arenas.size() == 2);
+  CHECK(plan.arenas[0].unit_str() == "1");
+  CHECK(plan.arenas[1].unit_str() == "B");
+  CHECK(plan.arenas[1].units < plan.unplanned().terms.back().coeff());
+  // The compiled model asks for the plan plus the GEMM scratch.
+  NativeModel m = NativeModel::compile(g);
+  int64_t b = 64;
+  adj_dims dims{&b, 1};
+  int64_t workspace = m.workspace_size_fn()(&dims);
+  CHECK(workspace >= planned);
+  CHECK(workspace % 64 == 0);
+}
+
+TEST_CASE("plan: a buffer read through a reshape stays live until that read", "[plan]") {
+  // %1 is last read directly by %2 (a reshape), and through %2 and %6 by %7:
+  // %3..%5 must not reuse its bytes.
+  Graph g = parse_graph(R"(model alias f32
+%0 x = input {dtype="f32", name="x", shape=[B,4]} : f32[B,4]
+%1 a = exp(%0) : f32[B,4]
+%2 = reshape(%1) {shape=[4,B]} : f32[4,B]
+%3 = neg(%0) : f32[B,4]
+%4 = tanh(%3) : f32[B,4]
+%5 = sin(%4) : f32[B,4]
+%6 = reshape(%2) {shape=[B,4]} : f32[B,4]
+%7 y = add(%6, %5) : f32[B,4]
+output y = %7
+)",
+                        "alias.ir");
+  MemoryPlan plan = plan_memory(g);
+  const Region* a = plan.region_of(1);
+  REQUIRE(a);
+  CHECK(plan.last_read[1] == 7);
+  CHECK(a->first == 1);
+  CHECK(plan.region_of(2) == nullptr);
+  for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
+  NativeModel m = NativeModel::compile(g);
+  TensorMap leaves = random_leaves(g, {{"B", 5}}, 11);
+  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
+  INFO(c.report);
+  CHECK(c.ok);
+}
+
+TEST_CASE("plan: values that die early share bytes", "[plan]") {
+  // Each softmax dies when the next is computed, so two regions suffice.
+  Graph g = parse_graph(R"(model chain f64
+%0 x = input {dtype="f64", name="x", shape=[B,8]} : f64[B,8]
+%1 = softmax(%0) {axis=-1} : f64[B,8]
+%2 = softmax(%1) {axis=-1} : f64[B,8]
+%3 = softmax(%2) {axis=-1} : f64[B,8]
+%4 = softmax(%3) {axis=-1} : f64[B,8]
+%5 y = softmax(%4) {axis=-1} : f64[B,8]
+output y = %5
+)",
+                        "chain.ir");
+  MemoryPlan plan = plan_memory(g);
+  REQUIRE(plan.arenas.size() == 1);
+  CHECK(plan.regions.size() == 5);
+  CHECK(plan.total().str() == "128*B");  // two regions of 64 units of B bytes
+  CHECK(plan.unplanned().str() == "320*B");
+  check_plan(g, plan, {{"B", 3}});
+}
+
+TEST_CASE("plan: only elementwise lowerings write in place", "[plan]") {
+  for (OpKind k : {OpKind::relu, OpKind::exp, OpKind::pow, OpKind::add, OpKind::mul,
+                   OpKind::bce_with_logits})
+    CHECK(writes_elementwise(k));
+  // Whole-tensor lowerings, and nodes with no region of their own.
+  for (OpKind k : {OpKind::matmul, OpKind::transpose, OpKind::softmax, OpKind::sum_to,
+                   OpKind::broadcast_to, OpKind::concat, OpKind::conv2d, OpKind::reshape,
+                   OpKind::constant, OpKind::input})
+    CHECK(!writes_elementwise(k));
+}
+
+TEST_CASE("plan: an elementwise chain overwrites its operands in place", "[plan]") {
+  // %1 is read again at %4, so %2 may not overwrite it; every other value
+  // dies at its user, directly or through a reshape of the user's shape.
+  Graph g = parse_graph(R"(model chain f32
+%0 x = input {dtype="f32", name="x", shape=[B,16]} : f32[B,16]
+%1 = exp(%0) : f32[B,16]
+%2 = mul(%1, %0) : f32[B,16]
+%3 = tanh(%2) : f32[B,16]
+%4 = add(%3, %1) : f32[B,16]
+%5 = reshape(%4) {shape=[16,B]} : f32[16,B]
+%6 = neg(%5) : f32[16,B]
+%7 = reshape(%6) {shape=[B,16]} : f32[B,16]
+%8 y = sin(%7) : f32[B,16]
+output y = %8
+)",
+                        "inplace.ir");
+  MemoryPlan plan = plan_memory(g);
+  // %1 lives to %4; %2 -> %3 -> %4 share a region, then %4 -> %6 (through
+  // the reshape, same shape as %6) -> %8 (through %7) too.
+  REQUIRE(plan.region_of(1));
+  REQUIRE(plan.region_of(2));
+  CHECK(plan.region_of(1) != plan.region_of(2));
+  CHECK(plan.region_of(2)->values == std::vector<ValueId>{2, 3, 4, 6, 8});
+  CHECK(plan.total().str() == "128*B");
+  CHECK(plan.unplanned().str() == "384*B");
+  for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
+  NativeModel m = NativeModel::compile(g);
+  TensorMap leaves = random_leaves(g, {{"B", 5}}, 12);
+  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
+  INFO(c.report);
+  CHECK(c.ok);
+}
+
+namespace {
+
+adj_tensor abi(Tensor& t) {
+  return {t.raw(), t.shape().data(), static_cast<int32_t>(t.rank()),
+          static_cast<adj_dtype>(t.dtype())};
+}
+
+std::vector<adj_tensor> abi_of(NamedTensors& ts, const Graph& g, const std::vector<ValueId>& ids) {
+  std::vector<adj_tensor> out;
+  for (ValueId v : ids) out.push_back(abi(ts[g.node(v).attrs.get_str("name")]));
+  return out;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
+}
+
+}  // namespace
+
+// Every region is written before it is read and nothing live is overwritten,
+// whatever the workspace held: calls on a workspace full of NaN bytes, twice
+// (the second sees what the first left), give the bits the API's own calls
+// give.
+TEST_CASE("plan: results do not depend on the workspace's old contents", "[plan]") {
+  for (const char* name : {"mlp.adj", "cnn.adj", "attention.adj", "residual.adj", "embedding.adj",
+                           "chain.adj", "xor.adj"}) {
+    INFO(name);
+    std::string text = apitest::example_text(name);
+    Compiler cc;
+    Model m = cc.compile_string(text, name);
+    REQUIRE(m.has_loss());
+    Inputs in = apitest::random_inputs(m, 3, 5);
+    Params p = m.init_params(2);
+    Grads want = m.make_grads(in);
+    double want_loss = m.grad(in, p, want);
+    Outputs want_out = m.forward(in, p);
+
+    SourceManager sm;
+    Diagnostics d(sm);
+    std::optional<Graph> ir = compile_source(sm, sm.add(name, text), d);
+    REQUIRE(ir);
+    Graph g = run_pipeline(*ir).opt;
+    NativeModel native = NativeModel::compile(g);
+    std::vector<adj_tensor> inputs = abi_of(in, g, g.inputs()), params = abi_of(p, g, g.params());
+    std::vector<int64_t> sizes(g.size_symbols().size(), 3);
+    adj_dims dims{sizes.data(), static_cast<int32_t>(sizes.size())};
+    int64_t bytes = native.workspace_size_fn()(&dims);
+    Tensor workspace = Tensor::zeros(ElemType::f64, {bytes / 8 + 1});
+    std::memset(workspace.raw(), 0xff, workspace.bytes());
+    for (int call = 0; call < 2; ++call) {
+      Grads got = m.make_grads(in);
+      std::vector<adj_tensor> grads;
+      for (const NamedValue& gr : g.grads) grads.push_back(abi(got[gr.name]));
+      double loss =
+          native.grad_fn()(inputs.data(), params.data(), grads.data(), &dims, workspace.raw());
+      CHECK(std::memcmp(&loss, &want_loss, sizeof loss) == 0);
+      for (const NamedValue& gr : g.grads) CHECK(same_bits(got[gr.name], want[gr.name]));
+      Outputs out = m.forward(in, p);  // for the shapes
+      std::vector<adj_tensor> outs;
+      for (const NamedValue& o : g.outputs) outs.push_back(abi(out[o.name]));
+      outs.push_back(abi(out["loss"]));
+      for (const NamedValue& o : g.outputs) std::memset(out[o.name].raw(), 0, out[o.name].bytes());
+      native.forward_fn()(inputs.data(), params.data(), outs.data(), &dims, workspace.raw());
+      for (const NamedValue& o : g.outputs) CHECK(same_bits(out[o.name], want_out[o.name]));
+    }
+  }
+}
+
+TEST_CASE("plan: adjc emit --stage=plan on mlp", "[plan]") {
+  fs::path src = fs::path(ADJOINT_SOURCE_DIR) / "examples/mlp.adj";
+  SourceManager sm;
+  uint32_t file = sm.add("mlp.adj", read_all(src));
+  Diagnostics d(sm);
+  std::optional<std::string> text = emit_stage(sm, file, d, Stage::plan, {{"B", 64}});
+  REQUIRE(text);
+  fs::path golden = fs::path(ADJOINT_SOURCE_DIR) / "tests/golden_plan/mlp.plan.txt";
+  if (std::getenv("ADJOINT_UPDATE_GOLDEN")) {
+    fs::create_directories(golden.parent_path());
+    std::ofstream(golden, std::ios::binary) << *text;
+  } else {
+    INFO("golden file " << golden.string() << " (regenerate with ADJOINT_UPDATE_GOLDEN=1)");
+    CHECK(*text == read_all(golden));
+  }
+  // The command line prints the same, and rejects what it cannot use.
+  apitest::AdjcRun run = apitest::run_adjc({"emit", src.string(), "--stage=plan", "--dim", "B=64"});
+  CHECK(run.status == 0);
+  CHECK(run.out == *text);
+  apitest::AdjcRun symbolic = apitest::run_adjc({"emit", src.string(), "--stage=plan"});
+  CHECK(symbolic.status == 0);
+  CHECK(symbolic.out.find("workspace: ") != std::string::npos);
+  CHECK(apitest::run_adjc({"emit", src.string(), "--stage=plan", "--dim", "B=x"}).status == 2);
+  CHECK(apitest::run_adjc({"emit", src.string(), "--stage=opt", "--dim", "B=4"}).status == 2);
+}
+
+TEST_CASE("plan: adjc cost reports the planned workspace", "[plan]") {
+  Graph g = stages_of(fs::path(ADJOINT_SOURCE_DIR) / "examples/mlp.adj").opt;
+  MemoryPlan plan = plan_memory(g);
+  std::string cost = explain::cost_report(g, {{"B", 64}}, nullptr);
+  CHECK(cost.find("workspace: ") != std::string::npos);
+  CHECK(cost.find("planned by liveness") != std::string::npos);
+  CHECK(plan.total().eval({{"B", 64}}) < plan.unplanned().eval({{"B", 64}}));
+}
