@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,8 @@ declared element type and shape; symbolic sizes (B) are taken from the inputs.
 Nothing is converted: an f64 tensor for an f32 model is an error. Output files
 are written atomically, so a failed run never leaves a half-written file.
 An option's value may follow it (--seed 3) or be joined with '=' (--seed=3).
+Compiled code is cached in $XDG_CACHE_HOME/adjoint (~/.cache/adjoint);
+--no-cache, anywhere on the line, or ADJOINT_NO_CACHE=1 turns that off.
 
 Exit status: 0 on success, 1 on errors in FILE or the tensor files, 2 on a
 usage error.
@@ -95,8 +98,18 @@ std::optional<Args> parse_args(const Command& cmd, const std::vector<std::string
   return a;
 }
 
+// Takes the global --no-cache out of `args`; the commands build their
+// Compilers themselves, so it reaches them as ADJOINT_NO_CACHE.
+void take_global_flags(std::vector<std::string>& args) {
+  auto it = std::remove(args.begin(), args.end(), std::string("--no-cache"));
+  if (it == args.end()) return;
+  args.erase(it, args.end());
+  ::setenv("ADJOINT_NO_CACHE", "1", 1);
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  take_global_flags(args);
   if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
     std::cout << usage_text();
     return args.empty() ? 2 : 0;

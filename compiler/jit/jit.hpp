@@ -7,6 +7,12 @@
 // are added: ORC itself runs no IR passes. Symbols the code calls but does not
 // define (expf, erf, tanh, memset...) resolve from the running process.
 //
+// A JIT may keep an on-disk object cache (jit/object_cache.hpp): the key is
+// a SHA-256 of the module (as bitcode) before optimisation, the target
+// (triple, CPU, features), the LLVM version, the optimiser pipeline and the
+// cache format, so a hit gives exactly the object a miss would compile, and
+// skips the optimiser and codegen.
+//
 // LLVM types stay out of this header; llvm::Error becomes adjoint::Error here
 // and nowhere else.
 #pragma once
@@ -22,11 +28,22 @@ class Module;
 
 namespace adjoint {
 
+// What a JIT did, summed over its add()s (the times in milliseconds).
+struct JitStats {
+  int modules = 0;
+  int cache_hits = 0, cache_misses = 0;
+  int cache_rejected = 0;       // entries there but invalid (then rebuilt)
+  int cache_stores = 0, cache_store_failures = 0;
+  double key_ms = 0, load_ms = 0, optimize_ms = 0, codegen_ms = 0, store_ms = 0;
+};
+
 class Jit {
  public:
   // A JIT for the host CPU and its features; throws Error when LLVM cannot
-  // set one up.
+  // set one up. Without `cache_dir` (or with "") it keeps no object cache;
+  // the directory is made on the first store.
   Jit();
+  explicit Jit(const std::string& cache_dir);
   ~Jit();
   Jit(const Jit&) = delete;
   Jit& operator=(const Jit&) = delete;
@@ -40,7 +57,8 @@ class Jit {
   void optimize(llvm::Module& m);
 
   // Verifies `m` (std::logic_error listing the problems: a malformed module
-  // is a compiler bug), optimises it and adds it; returns the key for lookups.
+  // is a compiler bug), optimises and compiles it (or takes its object from
+  // the cache) and adds it; returns the key for lookups.
   using ModuleKey = uint64_t;
   ModuleKey add(std::unique_ptr<llvm::Module>&& m, std::unique_ptr<llvm::LLVMContext>&& ctx);
 
@@ -49,6 +67,10 @@ class Jit {
 
   // Frees the code and data of module `key`; the key is invalid afterwards.
   void remove(ModuleKey key);
+
+  // The object cache's directory ("" when there is none) and the counters.
+  const std::string& cache_dir() const;
+  const JitStats& stats() const;
 
  private:
   struct Impl;
