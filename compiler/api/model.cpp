@@ -11,6 +11,7 @@
 #include "api/model_data.hpp"
 #include "frontend/frontend.hpp"
 #include "jit/jit.hpp"
+#include "jit/object_cache.hpp"
 #include "support/diagnostics.hpp"
 
 namespace adjoint {
@@ -159,16 +160,27 @@ int64_t Model::workspace_bytes(const Inputs& inputs) const {
   return d.native->workspace_size_fn()(&dims);
 }
 
+const ModelData& api::ModelAccess::data(const Model& m) { return *m.impl_; }
+
 // ---------------------------------------------------------------- Compiler
+
+// The JIT keeps an object cache unless the options or ADJOINT_NO_CACHE say
+// otherwise (jit/object_cache.hpp picks the directory).
+static std::shared_ptr<Jit> make_jit(const CompileOptions& options) {
+  std::optional<std::string> dir;
+  if (options.cache) dir = resolve_cache_dir(options.cache_dir);
+  return std::make_shared<Jit>(dir.value_or(""));
+}
 
 struct Compiler::Impl {
   CompileOptions options;
-  std::shared_ptr<Jit> jit = std::make_shared<Jit>();
+  std::shared_ptr<Jit> jit;
 };
 
-Compiler::Compiler() : impl_(std::make_unique<Impl>()) {}
+Compiler::Compiler() : Compiler(CompileOptions{}) {}
 Compiler::Compiler(const CompileOptions& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
+  impl_->jit = make_jit(options);
 }
 Compiler::Compiler(Compiler&&) noexcept = default;
 Compiler& Compiler::operator=(Compiler&&) noexcept = default;

@@ -44,6 +44,12 @@ struct ModelData {
   const Graph& graph() const { return native->graph(); }
 };
 
+// What a Model holds, for the compiler's own users of one (the benchmark's
+// raw call); Model befriends this.
+struct ModelAccess {
+  static const ModelData& data(const Model& m);
+};
+
 // Fills `d` from a checked IR graph: runs the pipeline, compiles the
 // optimised graph in `jit`, and precomputes declarations, initialisers and
 // index checks (whose locations `sm` describes).

@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
-#include <set>
 #include <sstream>
 
+#include "codegen/memory_plan.hpp"
 #include "explain/explain.hpp"
 #include "ops/op_table.hpp"
 
@@ -65,6 +65,16 @@ std::string num(double v) {
 
 }  // namespace
 
+StepFlops step_flops(const Graph& g, const DimEnv& env) {
+  StepFlops f;
+  for (ValueId v = 0; v < g.size(); ++v) {
+    const Node& n = g.node(v);
+    if (is_leaf(n.op)) continue;
+    (n.adjoint ? f.backward : f.forward) += flops_of(g, v, env);
+  }
+  return f;
+}
+
 std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager* sm) {
   DimEnv env = given;
   std::vector<std::string> assumed;
@@ -76,10 +86,7 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
   std::map<uint32_t, std::pair<Cost, Cost>> rows;  // line -> forward, backward
   std::map<uint32_t, SourceLoc> where;
   Cost fwd, bwd;
-  double workspace = 0;
   int transposes = 0;
-  std::set<ValueId> results;
-  for (const NamedValue& r : g.grads) results.insert(r.value);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
     if (n.op == OpKind::transpose) ++transposes;
@@ -87,8 +94,6 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     Cost c{flops_of(g, v, env), byte_size(n.type, env)};
     for (ValueId a : n.args) c.bytes += byte_size(g.type(a), env);
     if (n.op == OpKind::reshape || n.op == OpKind::constant) c.bytes = 0;  // views, no traffic
-    if (n.op != OpKind::constant && n.op != OpKind::reshape && !results.count(v))
-      workspace += byte_size(n.type, env);
     Cost& row = n.adjoint ? rows[n.loc.line].second : rows[n.loc.line].first;
     row.flops += c.flops;
     row.bytes += c.bytes;
@@ -138,8 +143,10 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
   o << "materialised transposes: " << transposes
     << (transposes == 0 ? " (goal met: every transpose is folded into a matmul flag)\n"
                         : " (goal is 0: these copy a matrix)\n");
-  o << "workspace: " << num(workspace)
-    << "B (sum of all intermediate sizes; there is no memory plan yet, so this is an upper bound)\n";
+  MemoryPlan plan = plan_memory(g);
+  o << "workspace: " << num(static_cast<double>(plan.total().eval(env)))
+    << "B planned by liveness (" << num(static_cast<double>(plan.unplanned().eval(env)))
+    << "B with one region per buffer), plus the GEMM scratch\n";
   return o.str();
 }
 

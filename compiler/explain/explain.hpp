@@ -70,4 +70,12 @@ std::string graph_dot(const Graph& opt);
 // the report says so). `sm`'s lines label the rows when available.
 std::string cost_report(const Graph& opt, const DimEnv& env, const SourceManager* sm);
 
+// The FLOPs of one fused step (forward and adjoint nodes of `opt`), counted as
+// cost_report counts them; every size symbol must be in `env`.
+struct StepFlops {
+  double forward = 0, backward = 0;
+  double total() const { return forward + backward; }
+};
+StepFlops step_flops(const Graph& opt, const DimEnv& env);
+
 }  // namespace adjoint::explain

@@ -113,6 +113,9 @@ struct OptimizerState {
 };
 
 class Compiler;
+namespace api {
+struct ModelAccess;  // the compiler's internal view of a Model (its benchmark's raw calls)
+}
 
 // A compiled network. Calls are const and may come from several threads
 // (they share one workspace, so they take turns). A Model keeps the JIT
@@ -173,6 +176,7 @@ class Model {
 
  private:
   friend class Compiler;
+  friend struct api::ModelAccess;
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

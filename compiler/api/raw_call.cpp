@@ -1,0 +1,26 @@
+#include "api/raw_call.hpp"
+
+#include <algorithm>
+
+#include "api/call_check.hpp"
+#include "api/model_data.hpp"
+
+namespace adjoint::api {
+
+RawGradCall::RawGradCall(const Model& m, const Inputs& inputs, const Params& params, Grads& grads) {
+  const ModelData& d = ModelAccess::data(m);
+  if (!d.native->has_grad())
+    throw Error("model '" + d.ir.model + "' has no loss (no 'minimize'), so no gradient to time");
+  BoundCall call = bind_call(d, inputs, params);
+  grads_ = bind_grads(d, call.env, grads);
+  inputs_ = std::move(call.inputs);
+  params_ = std::move(call.params);
+  dims_ = std::move(call.dims);
+  fn_ = d.native->grad_fn();
+  adj_dims dims{dims_.data(), static_cast<int32_t>(dims_.size())};
+  workspace_bytes_ = d.native->workspace_size_fn()(&dims);
+  // f64 elements: the size rounded up to whole 8-byte words, at least one.
+  workspace_ = Tensor::zeros(ElemType::f64, {std::max<int64_t>(1, (workspace_bytes_ + 7) / 8)});
+}
+
+}  // namespace adjoint::api

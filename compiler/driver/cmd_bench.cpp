@@ -1,0 +1,159 @@
+// adjc bench: times one model's fused training step (loss + every gradient,
+// no optimiser update) the way bench/run.sh and the reference programs time
+// theirs, and its compile, cold and from a warm on-disk cache. The last line
+// is for scripts: median_us=... min_us=... compile_ms=... cached_compile_ms=...
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "bench/model_bench.hpp"
+#include "driver/cli.hpp"
+
+namespace adjoint::cli {
+namespace {
+
+// A whole decimal integer in [lo, hi], or nullopt.
+std::optional<int64_t> whole(const std::string& s, int64_t lo, int64_t hi) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  int64_t v = std::stoll(s);
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+// A finite number in [lo, hi], or nullopt.
+std::optional<double> real(const std::string& s, double lo, double hi) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v) || v < lo || v > hi)
+    return std::nullopt;
+  return v;
+}
+
+// "B=64" or "B=64,T=8" into `env`; false on anything else.
+bool parse_dims(const std::string& s, DimEnv& env) {
+  size_t start = 0;
+  while (true) {
+    size_t end = s.find(',', start);
+    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return false;
+    auto v = whole(item.substr(eq + 1), 1, int64_t{1} << 40);
+    if (!v || env.count(item.substr(0, eq))) return false;
+    env[item.substr(0, eq)] = *v;
+    if (end == std::string::npos) return true;
+    start = end + 1;
+  }
+}
+
+// Fills `o` from the command line; a usage message on a problem, else "".
+std::string parse_options(const Args& a, bench::BenchOptions& o) {
+  o.file = a.file;
+  if (a.has("--dim") && !parse_dims(a.get("--dim"), o.dims))
+    return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" + a.get("--dim") + "'";
+  if (a.has("--threads")) {
+    auto v = whole(a.get("--threads"), 1, 1024);
+    if (!v) return "--threads needs an integer in [1, 1024], got '" + a.get("--threads") + "'";
+    o.threads = static_cast<int>(*v);
+  }
+  if (a.has("--reps")) {
+    auto v = whole(a.get("--reps"), 1, 1000);
+    if (!v) return "--reps needs an integer in [1, 1000], got '" + a.get("--reps") + "'";
+    o.timing.reps = static_cast<int>(*v);
+  }
+  if (a.has("--min-time")) {
+    auto v = real(a.get("--min-time"), 1e-6, 3600);
+    if (!v) return "--min-time needs seconds in (0, 3600], got '" + a.get("--min-time") + "'";
+    o.timing.min_time_s = *v;
+  }
+  if (a.has("--seed")) {
+    auto v = whole(a.get("--seed"), 0, int64_t{1} << 62);
+    if (!v) return "--seed needs a whole number, got '" + a.get("--seed") + "'";
+    o.seed = static_cast<uint64_t>(*v);
+  }
+  return "";
+}
+
+std::string dims_text(const DimEnv& dims) {
+  std::string out;
+  for (const auto& [k, v] : dims) out += (out.empty() ? "" : ", ") + k + "=" + std::to_string(v);
+  return out.empty() ? "no size symbols" : out;
+}
+
+// 12.3M, 4.56G: FLOP counts for people.
+std::string si(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.3gG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.3gM", v / 1e6);
+  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.3gK", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
+}
+
+void print_ready(const bench::BenchResult& r) {
+  std::printf("model %s: %s, %d thread%s, %zu gradients, workspace %s bytes\n", r.model.c_str(),
+              dims_text(r.dims).c_str(), r.threads, r.threads == 1 ? "" : "s", r.gradients,
+              si(static_cast<double>(r.workspace_bytes)).c_str());
+  std::printf("compile: %.1f ms cold (%.1f ms CPU)", r.compile_ms, r.compile_cpu_ms);
+  if (r.cached_compile_ms)
+    std::printf(", %.1f ms with the disk cache warm (%.1f ms CPU)", *r.cached_compile_ms,
+                r.cached_compile_cpu_ms);
+  std::printf("\nfirst step: loss %.6g\n", r.loss);
+  std::fflush(stdout);
+}
+
+void print_timing(const bench::BenchResult& r, const bench::TimingOptions& t) {
+  const bench::Timing& tm = r.timing;
+  std::printf("step (loss + all gradients, no update): median %.3f us, min %.3f us "
+              "(%zu repetitions of %lld steps, each >= %g s)\n",
+              tm.median_us, tm.min_us, tm.rep_us.size(), static_cast<long long>(tm.steps_per_rep),
+              t.min_time_s);
+  std::printf("FLOP per step: %s (forward %s, backward %s), %.2f GFLOP/s at the median\n",
+              si(r.flops.total()).c_str(), si(r.flops.forward).c_str(), si(r.flops.backward).c_str(),
+              r.gflops());
+  std::printf("flop=%.0f gflops=%.3f threads=%d\n", r.flops.total(), r.gflops(), r.threads);
+  std::string cached = "-";
+  if (r.cached_compile_ms) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", *r.cached_compile_ms);
+    cached = buf;
+  }
+  std::printf("median_us=%.3f min_us=%.3f compile_ms=%.3f cached_compile_ms=%s\n", tm.median_us,
+              tm.min_us, r.compile_ms, cached.c_str());
+}
+
+int cmd_bench(const Args& a) {
+  bench::BenchOptions o;
+  if (std::string m = parse_options(a, o); !m.empty()) return usage_error(m);
+  // The global --no-cache reaches commands as ADJOINT_NO_CACHE: then there is
+  // no warm cache to time.
+  const char* no_cache = std::getenv("ADJOINT_NO_CACHE");
+  o.cached_compile = !no_cache || std::string(no_cache).empty() || std::string(no_cache) == "0";
+  try {
+    bench::BenchResult r = bench::bench_model(o, print_ready);
+    print_timing(r, o.timing);
+  } catch (const Error& e) {
+    return file_error(e.what());
+  }
+  return 0;
+}
+
+}  // namespace
+
+ADJC_COMMAND({.name = "bench",
+              .order = 70,
+              .usage = "FILE [--dim B=64] [--threads N] [--min-time S] [--reps N] [--seed N] [--no-cache]",
+              .help = "  times the fused step (loss + all gradients, no optimiser update) on random\n"
+                      "  inputs and init_params(seed): warm-up, then --reps repetitions (default 5)\n"
+                      "  of at least --min-time seconds each (default 1); prints the median and min\n"
+                      "  per step, GFLOP/s and the compile time, cold and with the disk cache warm\n"
+                      "  (not with --no-cache). Every size symbol needs a --dim; --threads defaults\n"
+                      "  to 1. Last line: median_us=.. min_us=.. compile_ms=.. cached_compile_ms=..\n",
+              .options = {"--dim", "--threads", "--min-time", "--reps", "--seed"},
+              .run = cmd_bench});
+
+}  // namespace adjoint::cli
