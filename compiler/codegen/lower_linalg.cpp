@@ -1,15 +1,18 @@
 // matmul (with operands read transposed through the `ta`/`tb` flags, never
-// copied) and transpose, as plain loops in the reference's summation order.
-// The generated GEMM micro-kernels replace the matmul loops later.
+// copied) through the generated GEMM, and transpose.
+#include "codegen/gemm.hpp"
 #include "codegen/lower_ops.hpp"
 
 namespace adjoint::codegen {
 
 using V = llvm::Value*;
 
+namespace {
+
 // C[m,n] = A B with A = ta ? a^T : a ([m,k]) and B = tb ? b^T : b ([k,n]):
-//   C[i,j] = sum over p of A(i,p) * B(p,j), p ascending from 0.
-void lower_matmul(NodeCx& cx) {
+//   C[i,j] = sum over p of A(i,p) * B(p,j), p ascending from 0, as plain
+// loops: for an operand with no storage (a uniform value).
+void lower_matmul_loops(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& a = cx.args[0];
   const TensorRef& b = cx.args[1];
@@ -31,7 +34,31 @@ void lower_matmul(NodeCx& cx) {
   });
 }
 
-llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph&, const Node&) { return e.i64(0); }
+// The operand as a strided matrix: element (i, p) of op(t), t stored [r, c].
+StridedMatrix strided(Emitter& e, const TensorRef& t, bool transposed) {
+  llvm::Value* cols = t.dims[1];
+  return transposed ? StridedMatrix{t.data, e.i64(1), cols} : StridedMatrix{t.data, cols, e.i64(1)};
+}
+
+}  // namespace
+
+void lower_matmul(NodeCx& cx) {
+  const TensorRef& a = cx.args[0];
+  const TensorRef& b = cx.args[1];
+  if (a.uniform || b.uniform) return lower_matmul_loops(cx);
+  Emitter& e = cx.e;
+  bool ta = cx.attrs().get_bool("ta"), tb = cx.attrs().get_bool("tb");
+  llvm::Value* k = a.dims[ta ? 0 : 1];
+  emit_gemm(e, cx.out.dims[0], cx.out.dims[1], k, strided(e, a, ta), strided(e, b, tb),
+            cx.out.data, cx.scratch);
+}
+
+llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
+  const Shape& a = g.node(n.args[0]).type.shape;
+  bool ta = n.attrs.get_bool("ta");
+  return gemm_scratch_bytes(e, e.dim(n.type.shape[0]), e.dim(n.type.shape[1]),
+                            e.dim(a[ta ? 0 : 1]));
+}
 
 // y[j, i] = x[i, j]
 void lower_transpose(NodeCx& cx) {

@@ -1,0 +1,47 @@
+// Generated matrix products: a register-blocked GEMM (Goto/BLIS schedule:
+// pack a kc x nc block of B, pack MR-row strips of A, an MR x NR
+// micro-kernel over LLVM vectors sized for the host CPU) and a
+// bandwidth-bound matrix-vector path for M = 1 or N = 1.
+//
+// Operands are read through strides, so a transposed operand (matmul's
+// ta/tb) is absorbed by the packing routine and never copied as a
+// transpose. The micro-kernel tiles of C are split over the runtime's
+// thread pool; every element of C is computed by one task in a fixed
+// order, so results are the same bits for any number of threads.
+//
+// Internal to compiler/codegen (it includes LLVM headers).
+#pragma once
+
+#include "codegen/emitter.hpp"
+
+namespace adjoint::codegen {
+
+// Tile and block sizes for one float type on the host CPU.
+struct GemmConfig {
+  int lanes = 16;      // elements per vector register
+  int mr = 12;         // rows of C per micro-kernel tile (broadcast from A)
+  int nr_vectors = 2;  // vectors per tile row: NR = nr_vectors * lanes
+  int kc = 256;        // depth of a packed block
+  int nc = 512;        // columns of a packed B block
+  int mc = 240;        // rows of C per packed A block
+  int nr() const { return nr_vectors * lanes; }
+};
+
+GemmConfig gemm_config(DType t);
+
+// A logical matrix operand: element (i, p) is data[i * rs + p * cs].
+struct StridedMatrix {
+  llvm::Value* data;
+  llvm::Value* rs;
+  llvm::Value* cs;
+};
+
+// Emits C = A B for A [m,k], B [k,n] and C contiguous row-major [m,n];
+// `scratch` holds at least gemm_scratch_bytes(m, n, k) bytes, 64-byte aligned.
+void emit_gemm(Emitter& e, llvm::Value* m, llvm::Value* n, llvm::Value* k, StridedMatrix a,
+               StridedMatrix b, llvm::Value* c, llvm::Value* scratch);
+
+// Bytes of packing buffers emit_gemm needs for these sizes.
+llvm::Value* gemm_scratch_bytes(Emitter& e, llvm::Value* m, llvm::Value* n, llvm::Value* k);
+
+}  // namespace adjoint::codegen
