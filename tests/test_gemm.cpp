@@ -117,3 +117,40 @@ TEST_CASE("GEMM results are the same bits for 1, 2 and 3 threads", "[gemm][threa
   for (size_t r = 1; r < results.size(); ++r)
     REQUIRE(std::memcmp(results[0].raw(), results[r].raw(), results[0].bytes()) == 0);
 }
+
+TEST_CASE("a whole training step is the same bits for 1, 2 and 3 threads", "[gemm][threads]") {
+  adjoint::Compiler cc(adjoint::CompileOptions{.cache = false});
+  adjoint::Model model = cc.compile_string(R"(model net
+input x : f32[B, 300]
+input y : i32[B]
+param W1 : f32[256, 300] = he_normal
+param b1 : f32[256]
+param W2 : f32[10, 256] = glorot_uniform
+param b2 : f32[10]
+h = relu(x @ W1.T + b1)
+loss = mean(softmax_cross_entropy(h @ W2.T + b2, y))
+minimize loss
+)",
+                                           "net.adj");
+  std::mt19937 rng(5);
+  Tensor x = random_tensor(ElemType::f32, {200, 300}, rng);
+  Tensor y = Tensor::zeros(ElemType::i32, {200});
+  for (int64_t i = 0; i < 200; ++i) y.data<int32_t>()[i] = static_cast<int32_t>(rng() % 10);
+  adjoint::Inputs in{{"x", x}, {"y", y}};
+  adjoint::Params params = model.init_params(3);
+  std::vector<adjoint::Grads> grads;
+  std::vector<double> losses;
+  for (int threads : {1, 2, 3}) {
+    adjoint::set_num_threads(threads);
+    grads.push_back(model.make_grads());
+    losses.push_back(model.grad(in, params, grads.back()));
+  }
+  adjoint::set_num_threads(0);
+  for (size_t r = 1; r < grads.size(); ++r) {
+    CHECK(losses[r] == losses[0]);
+    for (const auto& [name, t] : grads[0]) {
+      CAPTURE(name);
+      CHECK(t.equals(grads[r][name]));
+    }
+  }
+}

@@ -120,6 +120,63 @@ class GemmGen {
     return get("adj.gemm.kernel", [&](llvm::Function* f) { build_kernel(f); });
   }
 
+  // One rank-1 update of the tile: acc += Ap[p, :] (x) Bp[p, :].
+  std::vector<V> k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>& acc) {
+    auto& b = e.b();
+    const int MR = cfg_.mr, NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
+    std::vector<V> bv;
+    for (int v = 0; v < NV; ++v) {
+      V at = gep(e, bp, e.add(e.mul(p, e.i64(NR)), e.i64(v * L)));
+      bv.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(cfg_.lanes * ebytes())));
+    }
+    std::vector<V> next(acc.size());
+    for (int r = 0; r < MR; ++r) {
+      V as = splat(e, b.CreateLoad(f_, gep(e, ap, e.add(e.mul(p, e.i64(MR)), e.i64(r)))));
+      for (int v = 0; v < NV; ++v) next[r * NV + v] = fma(e, as, bv[v], acc[r * NV + v]);
+    }
+    return next;
+  }
+
+  // Runs k steps from `p0`, `unroll` per iteration, while a whole iteration
+  // fits below kc; returns where it stopped and the accumulators.
+  std::pair<V, std::vector<V>> k_loop(Emitter& e, V ap, V bp, V kc, V p0, std::vector<V> acc0,
+                                      int unroll) {
+    auto& b = e.b();
+    llvm::Function* f = b.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = b.GetInsertBlock();
+    llvm::BasicBlock* body = llvm::BasicBlock::Create(e.ctx(), "k", f);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(e.ctx(), "k_done", f);
+    auto fits = [&](V p) { return b.CreateICmpSLE(e.add(p, e.i64(unroll)), kc); };
+    b.CreateCondBr(fits(p0), body, exit);
+    b.SetInsertPoint(body);
+    llvm::PHINode* p = b.CreatePHI(i64_, 2, "p");
+    std::vector<llvm::PHINode*> acc;
+    for (size_t i = 0; i < acc0.size(); ++i) acc.push_back(b.CreatePHI(vec_, 2, "acc"));
+    std::vector<V> cur(acc.begin(), acc.end());
+    for (int u = 0; u < unroll; ++u) cur = k_step(e, ap, bp, e.add(p, e.i64(u)), cur);
+    V p_next = e.add(p, e.i64(unroll));
+    llvm::BasicBlock* body_end = b.GetInsertBlock();
+    b.CreateCondBr(fits(p_next), body, exit);
+    p->addIncoming(p0, pre);
+    p->addIncoming(p_next, body_end);
+    for (size_t i = 0; i < acc.size(); ++i) {
+      acc[i]->addIncoming(acc0[i], pre);
+      acc[i]->addIncoming(cur[i], body_end);
+    }
+    b.SetInsertPoint(exit);
+    llvm::PHINode* p_out = b.CreatePHI(i64_, 2, "p_out");
+    p_out->addIncoming(p0, pre);
+    p_out->addIncoming(p_next, body_end);
+    std::vector<V> out;
+    for (size_t i = 0; i < acc.size(); ++i) {
+      llvm::PHINode* phi = b.CreatePHI(vec_, 2, "acc_out");
+      phi->addIncoming(acc0[i], pre);
+      phi->addIncoming(cur[i], body_end);
+      out.push_back(phi);
+    }
+    return {p_out, out};
+  }
+
   void build_kernel(llvm::Function* f) {
     Emitter e(m_, f, t_);
     auto& b = e.b();
@@ -136,34 +193,12 @@ class GemmGen {
         b.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
                           {at, b.getInt32(1), b.getInt32(3), b.getInt32(1)});
     }
-    llvm::BasicBlock* entry = b.GetInsertBlock();
-    llvm::BasicBlock* loop = llvm::BasicBlock::Create(e.ctx(), "k", f);
-    llvm::BasicBlock* after = llvm::BasicBlock::Create(e.ctx(), "tile_done", f);
-    b.CreateBr(loop);
-    b.SetInsertPoint(loop);
-    llvm::PHINode* p = b.CreatePHI(i64_, 2, "p");
-    p->addIncoming(e.i64(0), entry);
-    std::vector<llvm::PHINode*> acc;
-    for (int i = 0; i < MR * NV; ++i) {
-      acc.push_back(b.CreatePHI(vec_, 2, "acc"));
-      acc.back()->addIncoming(llvm::Constant::getNullValue(vec_), entry);
-    }
-    std::vector<V> bv;
-    for (int v = 0; v < NV; ++v) {
-      V at = gep(e, bp, e.add(e.mul(p, e.i64(NR)), e.i64(v * L)));
-      bv.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(cfg_.lanes * ebytes())));
-    }
-    std::vector<V> next(acc.size());
-    for (int r = 0; r < MR; ++r) {
-      V a = b.CreateLoad(f_, gep(e, ap, e.add(e.mul(p, e.i64(MR)), e.i64(r))));
-      V as = splat(e, a);
-      for (int v = 0; v < NV; ++v) next[r * NV + v] = fma(e, as, bv[v], acc[r * NV + v]);
-    }
-    V p1 = e.add(p, e.i64(1));
-    p->addIncoming(p1, loop);
-    for (size_t i = 0; i < acc.size(); ++i) acc[i]->addIncoming(next[i], loop);
-    b.CreateCondBr(b.CreateICmpSLT(p1, kc), loop, after);
-    b.SetInsertPoint(after);
+    // The k loop, unrolled by 4 (LLVM's unroller is off), then one step at
+    // a time for the rest.
+    std::vector<V> zero(static_cast<size_t>(MR * NV), llvm::Constant::getNullValue(vec_));
+    auto [p4, acc4] = k_loop(e, ap, bp, kc, e.i64(0), zero, 4);
+    auto [p_end, next] = k_loop(e, ap, bp, kc, p4, acc4, 1);
+    (void)p_end;
 
     // Store: plain vectors for a whole tile, masked ones on the edges.
     V whole = b.CreateAnd(b.CreateICmpEQ(mr, e.i64(MR)), b.CreateICmpEQ(nr, e.i64(NR)));

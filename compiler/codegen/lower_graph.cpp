@@ -69,9 +69,13 @@ class GraphLowering {
     std::vector<ValueId> roots{*g_.loss};
     for (const NamedValue& gr : g_.grads) roots.push_back(gr.value);
     Emitter e(m_, f, g_.float_type);
-    std::vector<TensorRef> refs = compute(e, f, roots);
-    for (size_t i = 0; i < g_.grads.size(); ++i)
-      write_result(e, refs[static_cast<size_t>(g_.grads[i].value)], f->getArg(2), i);
+    std::vector<ValueId> results;
+    for (const NamedValue& gr : g_.grads) results.push_back(gr.value);
+    Direct direct = direct_results(e, results, f->getArg(2));
+    std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
+    for (size_t i = 0; i < results.size(); ++i)
+      if (!direct.written[i])
+        write_result(e, refs[static_cast<size_t>(results[i])], f->getArg(2), i);
     V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
     e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
   }
@@ -124,9 +128,11 @@ class GraphLowering {
     for (const NamedValue& o : g_.outputs) roots.push_back(o.value);
     if (g_.loss) roots.push_back(*g_.loss);
     Emitter e(m_, f, g_.float_type);
-    std::vector<TensorRef> refs = compute(e, f, roots);
+    Direct direct = direct_results(e, roots, f->getArg(2));
+    std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
     for (size_t i = 0; i < roots.size(); ++i)
-      write_result(e, refs[static_cast<size_t>(roots[i])], f->getArg(2), i);
+      if (!direct.written[i])
+        write_result(e, refs[static_cast<size_t>(roots[i])], f->getArg(2), i);
     e.b().CreateRetVoid();
   }
 
@@ -202,7 +208,27 @@ class GraphLowering {
   }
 
   // Emits every node `roots` need, in order; returns each node's tensor.
-  std::vector<TensorRef> compute(Emitter& e, llvm::Function* f, const std::vector<ValueId>& roots) {
+  // Results computed straight into the caller's buffers: a result with a
+  // buffer of its own is stored there instead of the workspace (no copy at
+  // the end). `written[i]`: result i needs no copy. A node that is several
+  // results is computed into the first and copied to the others.
+  struct Direct {
+    std::map<ValueId, V> at;
+    std::vector<bool> written;
+  };
+  Direct direct_results(Emitter& e, const std::vector<ValueId>& results, V array) {
+    Direct d;
+    for (size_t i = 0; i < results.size(); ++i) {
+      ValueId v = results[i];
+      bool own = lowering_of(g_.node(v).op).storage == Storage::Buffer && !d.at.count(v);
+      if (own) d.at[v] = tensor_data(e, array, i);
+      d.written.push_back(own);
+    }
+    return d;
+  }
+
+  std::vector<TensorRef> compute(Emitter& e, llvm::Function* f, const std::vector<ValueId>& roots,
+                                 const std::map<ValueId, V>& direct = {}) {
     V inputs = f->getArg(0), params = f->getArg(1), workspace = f->getArg(4);
     bind_symbols(e, f->getArg(3));
     Layout l = layout(e);
@@ -218,9 +244,13 @@ class GraphLowering {
                                  leaf_index_.at(static_cast<ValueId>(v)));
           refs[v] = out;
           continue;
-        case Storage::Buffer:
-          out.data = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.offsets[v]);
+        case Storage::Buffer: {
+          auto it = direct.find(static_cast<ValueId>(v));
+          out.data = it != direct.end()
+                         ? it->second
+                         : e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.offsets[v]);
           break;
+        }
         case Storage::Uniform:
         case Storage::Alias:
           break;

@@ -36,6 +36,7 @@ struct TrainOptions {
   uint64_t seed = 0;
   OptimizerConfig opt;
   std::string save, resume;
+  int64_t threads = 0;  // 0: every core
 };
 
 // A whole decimal integer in [lo, hi], or nullopt.
@@ -79,13 +80,12 @@ std::string parse_options(const Args& a, TrainOptions& o) {
     into = *v;
     return "";
   };
-  int64_t seed = 0, threads = 1;
+  int64_t seed = 0;
   for (const std::string& m :
        {integer("--epochs", 1, 100000, o.epochs), integer("--batch", 1, 1 << 20, o.batch),
-        integer("--seed", 0, int64_t{1} << 62, seed), integer("--threads", 1, 1024, threads),
+        integer("--seed", 0, int64_t{1} << 62, seed), integer("--threads", 0, 1024, o.threads),
         real("--lr", 0.0, 1e6, o.opt.lr), real("--momentum", 0.0, 1.0, o.opt.momentum)})
     if (!m.empty()) return m;
-  if (threads != 1) return "--threads: only 1 thread is supported for now";
   o.seed = static_cast<uint64_t>(seed);
   if (a.has("--optimizer")) {
     const std::string& k = a.get("--optimizer");
@@ -328,6 +328,8 @@ int cmd_train(const Args& a) {
   TrainOptions o;
   if (std::string msg = parse_options(a, o); !msg.empty()) return usage_error(msg);
   try {
+    // Results are the same bits for every thread count (see adjoint/parallel.h).
+    set_num_threads(static_cast<int>(o.threads));
     return train(a, o);
   } catch (const Error& e) {
     return file_error(e.what());
@@ -336,14 +338,16 @@ int cmd_train(const Args& a) {
 
 ADJC_COMMAND({"train", 60,
               "FILE --data fashion-mnist|DIR [--epochs N] [--batch N] [--optimizer adam|sgd] "
-              "[--lr X] [--momentum X] [--seed N] [--save CKPT] [--resume CKPT] [--threads 1]",
+              "[--lr X] [--momentum X] [--seed N] [--save CKPT] [--resume CKPT] [--threads N]",
               "  trains the model on labelled 28x28 images (Fashion-MNIST, or a directory of\n"
               "  MNIST-style IDX files): shuffled minibatches (the last one smaller), test\n"
               "  accuracy after each epoch (argmax of the first output). Defaults: adam,\n"
               "  lr 1e-3, momentum 0, batch 64, epochs 5, seed 0. --save writes a safetensors\n"
               "  checkpoint (params, optimiser state, epoch, step, seed) after every epoch;\n"
               "  --resume continues from one up to --epochs in total, bit for bit as an\n"
-              "  uninterrupted run with the same seed. --threads: only 1 for now.\n",
+              "  uninterrupted run with the same seed. --threads: threads for the\n"
+              "  matrix products (default 0: every core); the results are the same bits\n"
+              "  for every count.\n",
               {"--data", "--epochs", "--batch", "--optimizer", "--lr", "--momentum", "--seed",
                "--save", "--resume", "--threads"},
               {},

@@ -13,6 +13,9 @@
  *                     adj_tensor *outputs, const adj_dims *dims, void *workspace);
  *       writes outputs[i] for the i-th `output` (then the minimised scalar, if any)
  *
+ * Results are computed straight into the caller's `grads` / `outputs` buffers,
+ * so those must not overlap the inputs, the params or each other.
+ *
  * inputs and params are in declaration order; dims holds the value of every
  * symbolic size in order of first appearance in the inputs' shapes (a model
  * without symbolic sizes never reads it, so it may be NULL). The workspace is
