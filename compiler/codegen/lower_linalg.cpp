@@ -42,15 +42,32 @@ StridedMatrix strided(Emitter& e, const TensorRef& t, bool transposed) {
 
 }  // namespace
 
+// Products this small (m*n*k multiply-adds) cost less as inline loops than
+// the call, checks and packing of the GEMM routine.
+constexpr int64_t kInlineWork = 512;
+
 void lower_matmul(NodeCx& cx) {
   const TensorRef& a = cx.args[0];
   const TensorRef& b = cx.args[1];
   if (a.uniform || b.uniform) return lower_matmul_loops(cx);
   Emitter& e = cx.e;
+  auto& ir = e.b();
   bool ta = cx.attrs().get_bool("ta"), tb = cx.attrs().get_bool("tb");
+  llvm::Value* m = cx.out.dims[0];
+  llvm::Value* n = cx.out.dims[1];
   llvm::Value* k = a.dims[ta ? 0 : 1];
-  emit_gemm(e, cx.out.dims[0], cx.out.dims[1], k, strided(e, a, ta), strided(e, b, tb),
-            cx.out.data, cx.scratch);
+  llvm::Function* f = ir.GetInsertBlock()->getParent();
+  llvm::BasicBlock* small = llvm::BasicBlock::Create(e.ctx(), "matmul_inline", f);
+  llvm::BasicBlock* large = llvm::BasicBlock::Create(e.ctx(), "matmul_gemm", f);
+  llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "matmul_done", f);
+  ir.CreateCondBr(ir.CreateICmpSLE(e.mul(e.mul(m, n), k), e.i64(kInlineWork)), small, large);
+  ir.SetInsertPoint(small);
+  lower_matmul_loops(cx);
+  ir.CreateBr(done);
+  ir.SetInsertPoint(large);
+  emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch);
+  ir.CreateBr(done);
+  ir.SetInsertPoint(done);
 }
 
 llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
