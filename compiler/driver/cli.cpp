@@ -3,6 +3,9 @@
 #include "driver/cli.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -128,6 +131,24 @@ int run(int argc, char** argv) {
 bool register_command(Command c) {
   registry().push_back(std::move(c));
   return true;
+}
+
+std::optional<int64_t> parse_int(const std::string& s, int64_t lo, int64_t hi) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  int64_t v = std::stoll(s);
+  if (v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
+std::optional<double> parse_real(const std::string& s, double lo, double hi) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v) || v < lo || v > hi)
+    return std::nullopt;
+  return v;
 }
 
 int usage_error(const std::string& msg) {

@@ -5,6 +5,7 @@
 // options take a value (`--seed 3` or `--seed=3`); its flags take none.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -43,6 +44,11 @@ bool register_command(Command c);
 // Messages: a usage error prints the usage and gives exit status 2; a file or
 // input error gives 1.
 int usage_error(const std::string& msg);
+
+// Option values: a whole decimal integer in [lo, hi], or a finite number in
+// [lo, hi]; nullopt for anything else (signs, spaces, trailing text).
+std::optional<int64_t> parse_int(const std::string& s, int64_t lo, int64_t hi);
+std::optional<double> parse_real(const std::string& s, double lo, double hi);
 int file_error(const std::string& msg);
 
 // The first of `required` that is missing, as a usage message ("" if none).

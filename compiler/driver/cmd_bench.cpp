@@ -14,26 +14,6 @@
 namespace adjoint::cli {
 namespace {
 
-// A whole decimal integer in [lo, hi], or nullopt.
-std::optional<int64_t> whole(const std::string& s, int64_t lo, int64_t hi) {
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  int64_t v = std::stoll(s);
-  if (v < lo || v > hi) return std::nullopt;
-  return v;
-}
-
-// A finite number in [lo, hi], or nullopt.
-std::optional<double> real(const std::string& s, double lo, double hi) {
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v) || v < lo || v > hi)
-    return std::nullopt;
-  return v;
-}
-
 // "B=64" or "B=64,T=8" into `env`; false on anything else.
 bool parse_dims(const std::string& s, DimEnv& env) {
   size_t start = 0;
@@ -42,7 +22,7 @@ bool parse_dims(const std::string& s, DimEnv& env) {
     std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
     size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) return false;
-    auto v = whole(item.substr(eq + 1), 1, int64_t{1} << 40);
+    auto v = parse_int(item.substr(eq + 1), 1, int64_t{1} << 40);
     if (!v || env.count(item.substr(0, eq))) return false;
     env[item.substr(0, eq)] = *v;
     if (end == std::string::npos) return true;
@@ -56,22 +36,22 @@ std::string parse_options(const Args& a, bench::BenchOptions& o) {
   if (a.has("--dim") && !parse_dims(a.get("--dim"), o.dims))
     return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" + a.get("--dim") + "'";
   if (a.has("--threads")) {
-    auto v = whole(a.get("--threads"), 1, 1024);
+    auto v = parse_int(a.get("--threads"), 1, 1024);
     if (!v) return "--threads needs an integer in [1, 1024], got '" + a.get("--threads") + "'";
     o.threads = static_cast<int>(*v);
   }
   if (a.has("--reps")) {
-    auto v = whole(a.get("--reps"), 1, 1000);
+    auto v = parse_int(a.get("--reps"), 1, 1000);
     if (!v) return "--reps needs an integer in [1, 1000], got '" + a.get("--reps") + "'";
     o.timing.reps = static_cast<int>(*v);
   }
   if (a.has("--min-time")) {
-    auto v = real(a.get("--min-time"), 1e-6, 3600);
+    auto v = parse_real(a.get("--min-time"), 1e-6, 3600);
     if (!v) return "--min-time needs seconds in (0, 3600], got '" + a.get("--min-time") + "'";
     o.timing.min_time_s = *v;
   }
   if (a.has("--seed")) {
-    auto v = whole(a.get("--seed"), 0, int64_t{1} << 62);
+    auto v = parse_int(a.get("--seed"), 0, int64_t{1} << 62);
     if (!v) return "--seed needs a whole number, got '" + a.get("--seed") + "'";
     o.seed = static_cast<uint64_t>(*v);
   }

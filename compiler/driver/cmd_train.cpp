@@ -39,26 +39,6 @@ struct TrainOptions {
   int64_t threads = 0;  // 0: every core
 };
 
-// A whole decimal integer in [lo, hi], or nullopt.
-std::optional<int64_t> parse_int(const std::string& s, int64_t lo, int64_t hi) {
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  int64_t v = std::stoll(s);
-  if (v < lo || v > hi) return std::nullopt;
-  return v;
-}
-
-// A whole finite number in [lo, hi], or nullopt.
-std::optional<double> parse_real(const std::string& s, double lo, double hi) {
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return std::nullopt;
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s.c_str(), &end);
-  if (errno != 0 || end != s.c_str() + s.size() || !std::isfinite(v) || v < lo || v > hi)
-    return std::nullopt;
-  return v;
-}
-
 // Fills `o` from the command line; a usage message on a problem, else "".
 std::string parse_options(const Args& a, TrainOptions& o) {
   if (!a.has("--data")) return "train needs --data fashion-mnist (or --data DIR with MNIST-style files)";
