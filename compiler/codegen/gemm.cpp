@@ -16,6 +16,7 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,10 @@ class GemmGen {
 
   llvm::Function* make(const std::string& name, std::vector<llvm::Type*> args) {
     auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(m_.getContext()), args, false);
-    auto* f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m_);
+    // The driver is the library's entry point (see build_gemm_library).
+    auto linkage = name.rfind("adj.gemm.f", 0) == 0 ? llvm::Function::ExternalLinkage
+                                                     : llvm::Function::InternalLinkage;
+    auto* f = llvm::Function::Create(type, linkage, name, m_);
     f->setDoesNotThrow();
     return f;
   }
@@ -707,9 +711,23 @@ GemmConfig gemm_config(DType t) {
   return c;
 }
 
+std::string gemm_symbol(DType t) { return t == DType::f64 ? "adj.gemm.f64" : "adj.gemm.f32"; }
+
+std::unique_ptr<llvm::Module> build_gemm_library(llvm::LLVMContext& ctx, DType t) {
+  auto m = std::make_unique<llvm::Module>(gemm_symbol(t), ctx);
+  GemmGen gen(*m, t);
+  gen.gemm();
+  return m;
+}
+
 void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c, V scratch) {
-  GemmGen gen(e.module(), e.float_type());
-  e.b().CreateCall(gen.gemm(), {m, n, k, a.data, a.rs, a.cs, b.data, b.rs, b.cs, c, scratch});
+  // A declaration: the routine lives in the JIT's shared library module.
+  auto* i64 = e.b().getInt64Ty();
+  auto* ptr = llvm::PointerType::getUnqual(e.ctx());
+  auto* type = llvm::FunctionType::get(e.b().getVoidTy(),
+                                       {i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr}, false);
+  llvm::FunctionCallee gemm = e.module().getOrInsertFunction(gemm_symbol(e.float_type()), type);
+  e.b().CreateCall(gemm, {m, n, k, a.data, a.rs, a.cs, b.data, b.rs, b.cs, c, scratch});
 }
 
 V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {

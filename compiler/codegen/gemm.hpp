@@ -12,6 +12,9 @@
 // Internal to compiler/codegen (it includes LLVM headers).
 #pragma once
 
+#include <memory>
+#include <string>
+
 #include "codegen/emitter.hpp"
 
 namespace adjoint::codegen {
@@ -36,7 +39,14 @@ struct StridedMatrix {
   llvm::Value* cs;
 };
 
-// Emits C = A B for A [m,k], B [k,n] and C contiguous row-major [m,n];
+// The GEMM routines for one float type, as a module of their own: compiled
+// once per JIT (and kept in its object cache), and linked by every model
+// that calls them. Its entry point is gemm_symbol(t).
+std::unique_ptr<llvm::Module> build_gemm_library(llvm::LLVMContext& ctx, DType t);
+std::string gemm_symbol(DType t);
+
+// Emits a call computing C = A B for A [m,k], B [k,n] and C contiguous
+// row-major [m,n] (the library's routine; the module only declares it);
 // `scratch` holds at least gemm_scratch_bytes(m, n, k) bytes, 64-byte aligned.
 void emit_gemm(Emitter& e, llvm::Value* m, llvm::Value* n, llvm::Value* k, StridedMatrix a,
                StridedMatrix b, llvm::Value* c, llvm::Value* scratch);

@@ -56,6 +56,15 @@ void lower_matmul(NodeCx& cx) {
   llvm::Value* m = cx.out.dims[0];
   llvm::Value* n = cx.out.dims[1];
   llvm::Value* k = a.dims[ta ? 0 : 1];
+  // Sizes are at least their constant factor (a symbol is >= 1, or the
+  // product is empty): above the bound, the inline loops would be dead code.
+  const Shape& as = *a.shape;
+  int64_t least = cx.node.type.shape[0].coeff() * cx.node.type.shape[1].coeff() *
+                  as[ta ? 0 : 1].coeff();
+  if (least > kInlineWork) {
+    emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch);
+    return;
+  }
   llvm::Function* f = ir.GetInsertBlock()->getParent();
   llvm::BasicBlock* small = llvm::BasicBlock::Create(e.ctx(), "matmul_inline", f);
   llvm::BasicBlock* large = llvm::BasicBlock::Create(e.ctx(), "matmul_gemm", f);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "codegen/gemm.hpp"
 #include "codegen/lower_graph.hpp"
 #include "jit/jit.hpp"
 #include "support/diagnostics.hpp"
@@ -164,7 +165,25 @@ NativeModel::~NativeModel() = default;
 
 NativeModel NativeModel::compile(const Graph& g) { return compile(g, std::make_shared<Jit>()); }
 
+namespace {
+
+bool uses_gemm(const Graph& g) {
+  for (const Node& n : g.nodes)
+    if (n.op == OpKind::matmul) return true;
+  return false;
+}
+
+std::unique_ptr<llvm::Module> make_gemm_library(llvm::LLVMContext& ctx, int dtype) {
+  return codegen::build_gemm_library(ctx, static_cast<DType>(dtype));
+}
+
+}  // namespace
+
 NativeModel NativeModel::compile(const Graph& g, std::shared_ptr<Jit> jit) {
+  // The GEMM routines are compiled once per JIT, not into every model.
+  if (uses_gemm(g))
+    jit->ensure_library(codegen::gemm_symbol(g.float_type), make_gemm_library,
+                        static_cast<int>(g.float_type));
   auto impl = std::make_unique<Impl>();
   impl->graph = g;
   auto ctx = std::make_unique<llvm::LLVMContext>();

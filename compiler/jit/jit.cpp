@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -133,7 +134,8 @@ struct Jit::Impl {
   // Configured as the LLJIT configures its own (see Jit::Jit): the optimiser's
   // cost model and the compiler of every object.
   std::unique_ptr<llvm::TargetMachine> tm;
-  std::optional<ObjectCache> cache;
+  std::optional<ObjectCache> cache, library_cache;
+  JitStats library_stats;  // what ensure_library did (stats() counts models only)
   std::string cache_dir;
   JitStats stats;
   struct Entry {
@@ -142,6 +144,9 @@ struct Jit::Impl {
   };
   std::map<ModuleKey, Entry> modules;
   ModuleKey next = 0;
+  orc::JITDylib* library = nullptr;  // shared routines, in every module's link order
+  std::set<std::string> libraries;   // names of those added
+  std::mutex mu;
 
   Entry& entry(ModuleKey key) {
     auto it = modules.find(key);
@@ -150,7 +155,7 @@ struct Jit::Impl {
   }
 
   ObjectCache::Key cache_key(const llvm::Module& m) const;
-  std::unique_ptr<llvm::MemoryBuffer> compile(llvm::Module& m, Jit& self);
+  std::unique_ptr<llvm::MemoryBuffer> compile(llvm::Module& m, Jit& self, JitStats& stats);
 };
 
 // Everything the object depends on: the IR as lowered (before optimisation),
@@ -176,7 +181,8 @@ ObjectCache::Key Jit::Impl::cache_key(const llvm::Module& m) const {
 }
 
 // Optimises and compiles `m` to an object in memory.
-std::unique_ptr<llvm::MemoryBuffer> Jit::Impl::compile(llvm::Module& m, Jit& self) {
+std::unique_ptr<llvm::MemoryBuffer> Jit::Impl::compile(llvm::Module& m, Jit& self,
+                                                      JitStats& stats) {
   auto t0 = std::chrono::steady_clock::now();
   self.optimize(m);
   verify_module_or_throw(m);  // an optimiser bug is rare, but cheap to catch here
@@ -205,6 +211,8 @@ Jit::Jit(const std::string& cache_dir) : impl_(std::make_unique<Impl>()) {
                     "cannot create the JIT");
   if (!cache_dir.empty()) {
     impl_->cache.emplace(cache_dir);
+    // Libraries apart, so a model's entries are the only ones beside it.
+    impl_->library_cache.emplace(cache_dir + "/lib");
     impl_->cache_dir = cache_dir;
   }
 }
@@ -247,46 +255,79 @@ void Jit::optimize(llvm::Module& m) {
 
 Jit::ModuleKey Jit::add(std::unique_ptr<llvm::Module>&& m,
                         std::unique_ptr<llvm::LLVMContext>&& ctx) {
+  std::unique_ptr<llvm::MemoryBuffer> obj = object_for(std::move(m), std::move(ctx));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  ModuleKey key = impl_->next++;
+  auto made = impl_->jit->createJITDylib("module" + std::to_string(key));
+  if (!made) throw_llvm_error(made.takeError(), "cannot create a JITDylib");
+  orc::JITDylib& jd = *made;
+  jd.addToLinkOrder(library_dylib());
+  Impl::Entry e{&jd, jd.createResourceTracker()};
+  check(impl_->jit->addObjectFile(e.tracker, std::move(obj)), "cannot add a module to the JIT");
+  impl_->modules.emplace(key, e);
+  ++impl_->stats.modules;
+  return key;
+}
+
+orc::JITDylib& Jit::library_dylib() {
+  if (!impl_->library) {
+    auto made = impl_->jit->createJITDylib("<adjoint library>");
+    if (!made) throw_llvm_error(made.takeError(), "cannot create a JITDylib");
+    impl_->library = &*made;
+  }
+  return *impl_->library;
+}
+
+void Jit::ensure_library(const std::string& name, LibraryMaker make, int kind) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->libraries.count(name)) return;
+  }
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> m = make(*ctx, kind);
+  std::unique_ptr<llvm::MemoryBuffer> obj = object_for(std::move(m), std::move(ctx), true);
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (!impl_->libraries.insert(name).second) return;  // another thread was first
+  check(impl_->jit->addObjectFile(library_dylib(), std::move(obj)),
+        "cannot add library '" + name + "' to the JIT");
+}
+
+// Verifies `m`, then takes its object from the cache or compiles it.
+std::unique_ptr<llvm::MemoryBuffer> Jit::object_for(std::unique_ptr<llvm::Module>&& m,
+                                                    std::unique_ptr<llvm::LLVMContext>&& ctx,
+                                                    bool library) {
   m->setDataLayout(impl_->jit->getDataLayout());
   m->setTargetTriple(impl_->jit->getTargetTriple().str());
   verify_module_or_throw(*m);
 
   std::unique_ptr<llvm::MemoryBuffer> obj;
-  JitStats& st = impl_->stats;
+  JitStats& st = library ? impl_->library_stats : impl_->stats;
+  std::optional<ObjectCache>& cache = library ? impl_->library_cache : impl_->cache;
   std::optional<ObjectCache::Key> cache_key;
-  if (impl_->cache) {
+  if (cache) {
     auto t0 = std::chrono::steady_clock::now();
     cache_key = impl_->cache_key(*m);
     st.key_ms += ms_since(t0);
     t0 = std::chrono::steady_clock::now();
     bool corrupt = false;
-    if (std::optional<std::string> hit = impl_->cache->load(*cache_key, corrupt))
+    if (std::optional<std::string> hit = cache->load(*cache_key, corrupt))
       obj = llvm::MemoryBuffer::getMemBufferCopy(*hit, m->getName());
     st.load_ms += ms_since(t0);
     ++(obj ? st.cache_hits : st.cache_misses);
     st.cache_rejected += corrupt;
   }
   if (!obj) {
-    obj = impl_->compile(*m, *this);
+    obj = impl_->compile(*m, *this, st);
     if (cache_key) {
       auto t0 = std::chrono::steady_clock::now();
-      bool stored = impl_->cache->store(*cache_key, obj->getBuffer());
+      bool stored = cache->store(*cache_key, obj->getBuffer());
       ++(stored ? st.cache_stores : st.cache_store_failures);
       st.store_ms += ms_since(t0);
     }
   }
   m.reset();  // the object is all the JIT needs from here on
   ctx.reset();
-
-  ModuleKey key = impl_->next++;
-  auto made = impl_->jit->createJITDylib("module" + std::to_string(key));
-  if (!made) throw_llvm_error(made.takeError(), "cannot create a JITDylib");
-  orc::JITDylib& jd = *made;
-  Impl::Entry e{&jd, jd.createResourceTracker()};
-  check(impl_->jit->addObjectFile(e.tracker, std::move(obj)), "cannot add a module to the JIT");
-  impl_->modules.emplace(key, e);
-  ++st.modules;
-  return key;
+  return obj;
 }
 
 void* Jit::lookup(ModuleKey key, const std::string& symbol) {

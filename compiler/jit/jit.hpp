@@ -23,7 +23,11 @@
 
 namespace llvm {
 class LLVMContext;
+class MemoryBuffer;
 class Module;
+namespace orc {
+class JITDylib;
+}  // namespace orc
 }  // namespace llvm
 
 namespace adjoint {
@@ -62,6 +66,12 @@ class Jit {
   using ModuleKey = uint64_t;
   ModuleKey add(std::unique_ptr<llvm::Module>&& m, std::unique_ptr<llvm::LLVMContext>&& ctx);
 
+  // Shared routines (the generated GEMM) that every module added links
+  // against: `make` builds library `name`'s module the first time it is
+  // asked for (compiled and cached like any module), later calls do nothing.
+  using LibraryMaker = std::unique_ptr<llvm::Module> (*)(llvm::LLVMContext&, int kind);
+  void ensure_library(const std::string& name, LibraryMaker make, int kind);
+
   // Address of `symbol` as defined by module `key`; throws Error if missing.
   void* lookup(ModuleKey key, const std::string& symbol);
 
@@ -73,6 +83,10 @@ class Jit {
   const JitStats& stats() const;
 
  private:
+  llvm::orc::JITDylib& library_dylib();
+  std::unique_ptr<llvm::MemoryBuffer> object_for(std::unique_ptr<llvm::Module>&& m,
+                                                 std::unique_ptr<llvm::LLVMContext>&& ctx,
+                                                 bool library = false);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
