@@ -595,37 +595,51 @@ class GemmGen {
     b.CreateRetVoid();
   }
 
-  // Rows contiguous along p: each y[i] is a dot product, kept in four
-  // vector accumulators (p in steps of 4 vectors, then one masked vector at
-  // a time), summed as a tree at the end.
+  // Rows contiguous along p: each y[i] is a dot product. Rows go L at a
+  // time, one vector accumulator each (p in whole vectors, then one masked
+  // vector); an L x L transpose then sums all L rows' lanes at once and
+  // stores L results as one vector. Leftover rows go one at a time.
   void gemv_dot(Emitter& e, V len, V k, V a, V rs, V x, V y) {
     auto& b = e.b();
     const int L = cfg_.lanes;
-    e.loop(len, [&](V i) {
-      V row = gep(e, a, e.mul(i, rs));
+    V full_p = b.CreateSDiv(k, e.i64(L));
+    V rest = e.mul(full_p, e.i64(L));
+    V tail_mask = lane_mask(e, rest, k);
+    V has_tail = b.CreateICmpSLT(rest, k);
+    // Dot products of `rows` rows starting at i0, as vectors (lane sums pending).
+    auto dots = [&](V i0, int rows) {
       std::vector<V> acc;
-      for (int u = 0; u < 4; ++u) acc.push_back(e.local(vec_, llvm::Constant::getNullValue(vec_)));
-      V full = b.CreateSDiv(k, e.i64(4 * L));
-      e.loop(full, [&](V blk) {
-        V p0 = e.mul(blk, e.i64(4 * L));
-        for (int u = 0; u < 4; ++u) {
-          V p = e.add(p0, e.i64(u * L));
-          V av = b.CreateAlignedLoad(vec_, gep(e, row, p), llvm::Align(ebytes()));
-          V xv = b.CreateAlignedLoad(vec_, gep(e, x, p), llvm::Align(ebytes()));
-          e.set(acc[u], fma(e, av, xv, e.get(acc[u], vec_)));
+      for (int r = 0; r < rows; ++r) acc.push_back(e.local(vec_, llvm::Constant::getNullValue(vec_)));
+      auto step = [&](V p, V mask) {
+        V xv = mask ? masked_load(e, gep(e, x, p), mask)
+                    : b.CreateAlignedLoad(vec_, gep(e, x, p), llvm::Align(ebytes()));
+        for (int r = 0; r < rows; ++r) {
+          V at = gep(e, a, e.add(e.mul(e.add(i0, e.i64(r)), rs), p));
+          V av = mask ? masked_load(e, at, mask)
+                      : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
+          e.set(acc[static_cast<size_t>(r)], fma(e, av, xv, e.get(acc[static_cast<size_t>(r)], vec_)));
         }
-      });
-      V rest = e.mul(full, e.i64(4 * L));
-      e.loop(ceil_div(e, e.sub(k, rest), L), [&](V blk) {
-        V p = e.add(rest, e.mul(blk, e.i64(L)));
-        V mask = lane_mask(e, p, k);
-        V av = masked_load(e, gep(e, row, p), mask);
-        V xv = masked_load(e, gep(e, x, p), mask);
-        e.set(acc[0], fma(e, av, xv, e.get(acc[0], vec_)));
-      });
-      V s01 = b.CreateFAdd(e.get(acc[0], vec_), e.get(acc[1], vec_));
-      V s23 = b.CreateFAdd(e.get(acc[2], vec_), e.get(acc[3], vec_));
-      b.CreateStore(reduce(e, b.CreateFAdd(s01, s23)), gep(e, y, i));
+      };
+      e.loop(full_p, [&](V pb) { step(e.mul(pb, e.i64(L)), nullptr); });
+      e.if_then(has_tail, [&] { step(rest, tail_mask); });
+      std::vector<V> out;
+      for (V v : acc) out.push_back(e.get(v, vec_));
+      return out;
+    };
+    V blocks = b.CreateSDiv(len, e.i64(L));
+    e.loop(blocks, [&](V blk) {
+      V i0 = e.mul(blk, e.i64(L));
+      std::vector<V> t = transpose(e, dots(i0, L));
+      while (t.size() > 1) {  // a fixed tree: (t0 + t1) + (t2 + t3) ...
+        std::vector<V> half;
+        for (size_t j = 0; j + 1 < t.size(); j += 2) half.push_back(b.CreateFAdd(t[j], t[j + 1]));
+        t = half;
+      }
+      b.CreateAlignedStore(t[0], gep(e, y, i0), llvm::Align(ebytes()));
+    });
+    e.loop(e.sub(len, e.mul(blocks, e.i64(L))), [&](V r) {
+      V i = e.add(e.mul(blocks, e.i64(L)), r);
+      b.CreateStore(reduce(e, dots(i, 1)[0]), gep(e, y, i));
     });
   }
 
@@ -638,10 +652,17 @@ class GemmGen {
     e.loop(m, [&](V i) {
       V ai = splat(e, b.CreateLoad(f_, gep(e, a, e.mul(i, rs))));
       V row = gep(e, c, e.mul(i, n));
-      e.loop(full, [&](V jb) {
-        V j = e.mul(jb, e.i64(L));
+      // Four vectors an iteration (LLVM's unroller is off), then one at a time.
+      V quads = b.CreateSDiv(full, e.i64(4));
+      auto vector_at = [&](V j) {
         V bj = b.CreateAlignedLoad(vec_, gep(e, bv, j), llvm::Align(ebytes()));
         b.CreateAlignedStore(b.CreateFMul(ai, bj), gep(e, row, j), llvm::Align(ebytes()));
+      };
+      e.loop(quads, [&](V q) {
+        for (int u = 0; u < 4; ++u) vector_at(e.mul(e.add(e.mul(q, e.i64(4)), e.i64(u)), e.i64(L)));
+      });
+      e.loop(e.sub(full, e.mul(quads, e.i64(4))), [&](V jb) {
+        vector_at(e.mul(e.add(e.mul(quads, e.i64(4)), jb), e.i64(L)));
       });
       e.if_then(b.CreateICmpSLT(e.mul(full, e.i64(L)), n), [&] {
         V j = e.mul(full, e.i64(L));
@@ -674,16 +695,38 @@ class GemmGen {
         acc.push_back(e.local(vec_, llvm::Constant::getNullValue(vec_)));
         masks.push_back(lane_mask(e, e.add(i0, e.i64(u * L)), len));
       }
-      e.loop(k, [&](V p) {
-        V xv = splat(e, b.CreateLoad(f_, gep(e, x, e.mul(p, xs))));
-        V col = gep(e, a, e.add(e.mul(p, cs), i0));
+      // A whole block reads and writes plain vectors; the last may be masked.
+      auto run = [&](bool masked) {
+        e.loop(k, [&](V p) {
+          V xv = splat(e, b.CreateLoad(f_, gep(e, x, e.mul(p, xs))));
+          V col = gep(e, a, e.add(e.mul(p, cs), i0));
+          for (int u = 0; u < U; ++u) {
+            V at = gep(e, col, e.i64(u * L));
+            V av = masked ? masked_load(e, at, masks[u])
+                          : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
+            e.set(acc[u], fma(e, av, xv, e.get(acc[u], vec_)));
+          }
+        });
         for (int u = 0; u < U; ++u) {
-          V av = masked_load(e, gep(e, col, e.i64(u * L)), masks[u]);
-          e.set(acc[u], fma(e, av, xv, e.get(acc[u], vec_)));
+          V at = gep(e, y, e.add(i0, e.i64(u * L)));
+          if (masked)
+            masked_store(e, e.get(acc[u], vec_), at, masks[u]);
+          else
+            b.CreateAlignedStore(e.get(acc[u], vec_), at, llvm::Align(ebytes()));
         }
-      });
-      for (int u = 0; u < U; ++u)
-        masked_store(e, e.get(acc[u], vec_), gep(e, y, e.add(i0, e.i64(u * L))), masks[u]);
+      };
+      llvm::Function* f = b.GetInsertBlock()->getParent();
+      llvm::BasicBlock* whole = llvm::BasicBlock::Create(e.ctx(), "axpy_whole", f);
+      llvm::BasicBlock* edge = llvm::BasicBlock::Create(e.ctx(), "axpy_edge", f);
+      llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "axpy_done", f);
+      b.CreateCondBr(b.CreateICmpSLE(e.add(i0, e.i64(U * L)), len), whole, edge);
+      b.SetInsertPoint(whole);
+      run(false);
+      b.CreateBr(done);
+      b.SetInsertPoint(edge);
+      run(true);
+      b.CreateBr(done);
+      b.SetInsertPoint(done);
     });
   }
 
