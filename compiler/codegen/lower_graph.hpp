@@ -13,9 +13,10 @@
 //
 // Storage: inputs and params are read in place; constants and numel are
 // scalars in registers; reshape aliases its operand; every other node gets a
-// 64-byte-aligned region of the workspace, laid out at call time from the
-// dims (no reuse between nodes yet: that is the memory planner's job).
-// Results are copied from there into the caller's buffers.
+// 64-byte-aligned region of the workspace, as the memory plan lays them out
+// (memory_plan.hpp: by liveness, evaluated at call time from the dims).
+// Gradients and outputs with a region of their own are computed straight
+// into the caller's buffers; the others are copied there at the end.
 //
 // Internal to compiler/codegen (it includes LLVM headers).
 #pragma once

@@ -71,7 +71,7 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
   };
   o << ": " << count(plan.regions.size(), "region") << " in " << count(plan.arenas.size(), "arena")
     << "\n";
-  o << "live ranges are node ids; 'end' is after the last node (results are copied out there)\n";
+  o << "live ranges are node ids; 'end' is after the last node (results with a region of their own are computed in the caller's buffers instead)\n";
   for (size_t a = 0; a < plan.arenas.size(); ++a) {
     const Arena& ar = plan.arenas[a];
     o << "\narena " << a
