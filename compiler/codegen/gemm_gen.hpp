@@ -1,0 +1,215 @@
+// The generator behind gemm.hpp: one class that writes the GEMM and GEMV
+// routines of a float type into a module, split over three files:
+//
+//   gemm.cpp         the driver adj.gemm (blocks over n, k and m, tasks for
+//                    the thread pool) and the public entry points
+//   gemm_kernel.cpp  the MR x NR micro-kernel and the packing routines
+//   gemv.cpp         matrix-vector products and the k = 1 outer product
+//
+// Summation order: within a kc block each element of C is a chain of fused
+// multiply-adds in ascending k; blocks are added to C in ascending order.
+// The order depends on the sizes only, never on the thread count.
+//
+// Internal to compiler/codegen (it includes LLVM headers).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <llvm/IR/Intrinsics.h>
+
+#include "codegen/gemm.hpp"
+
+namespace adjoint::codegen::gemm_detail {
+
+using V = llvm::Value*;
+
+// The fields of a GEMM task's context, in order (all i64 or pointers).
+// clang-format off
+enum Field {
+  kA, kArs, kAcs,   // A and its strides
+  kB, kBrs, kBcs,   // B and its strides
+  kC, kLdc, kM,     // C, its row length, its rows
+  kIc, kMc,         // the current block of m: first row, rows
+  kPc, kKc,         // the current block of k
+  kJc, kNc,         // the current block of n
+  kAp, kBp, kFirst, // packed A and B, and whether this is the first k block
+  kFields
+};
+// clang-format on
+
+inline bool is_pointer_field(int f) { return f == kA || f == kB || f == kC || f == kAp || f == kBp; }
+
+class GemmGen {
+ public:
+  GemmGen(llvm::Module& m, DType t) : m_(m), t_(t), cfg_(gemm_config(t)) {
+    auto& ctx = m.getContext();
+    ptr_ = llvm::PointerType::getUnqual(ctx);
+    i64_ = llvm::Type::getInt64Ty(ctx);
+    f_ = t == DType::f64 ? llvm::Type::getDoubleTy(ctx) : llvm::Type::getFloatTy(ctx);
+    vec_ = llvm::FixedVectorType::get(f_, static_cast<unsigned>(cfg_.lanes));
+    std::vector<llvm::Type*> fields(kFields, i64_);
+    for (int f = 0; f < kFields; ++f)
+      if (is_pointer_field(f)) fields[static_cast<size_t>(f)] = ptr_;
+    ctx_ty_ = llvm::StructType::get(ctx, fields);
+  }
+
+  llvm::Function* gemm() { return get("adj.gemm", [&](llvm::Function* f) { build_gemm(f); }); }
+  llvm::Function* gemv() { return get("adj.gemv", [&](llvm::Function* f) { build_gemv(f); }); }
+
+ private:
+  std::string suffix() const { return t_ == DType::f64 ? ".f64" : ".f32"; }
+  int64_t ebytes() const { return Emitter::elem_bytes(t_); }
+
+  llvm::Function* get(const std::string& base, const std::function<void(llvm::Function*)>& build) {
+    std::string name = base + suffix();
+    if (llvm::Function* f = m_.getFunction(name)) return f;
+    llvm::Function* f = nullptr;
+    if (base == "adj.gemm")
+      f = make(name, {i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_});
+    else if (base == "adj.gemv")
+      f = make(name, {i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_});
+    else if (base == "adj.gemm.kernel")
+      f = make(name, {ptr_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_});
+    else
+      f = make(name, {ptr_, i64_});  // a pool task: (ctx, index)
+    // Not inlined into their few call sites: each call is a large amount of
+    // work, and copies would multiply compile time.
+    if (base == "adj.gemm" || base == "adj.gemv") f->addFnAttr(llvm::Attribute::NoInline);
+    build(f);
+    return f;
+  }
+
+  llvm::Function* make(const std::string& name, std::vector<llvm::Type*> args) {
+    auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(m_.getContext()), args, false);
+    // The driver is the library's entry point (see build_gemm_library).
+    auto linkage = name.rfind("adj.gemm.f", 0) == 0 ? llvm::Function::ExternalLinkage
+                                                     : llvm::Function::InternalLinkage;
+    auto* f = llvm::Function::Create(type, linkage, name, m_);
+    f->setDoesNotThrow();
+    return f;
+  }
+
+  // --- small IR helpers on an Emitter
+  static V min(Emitter& e, V a, V b) { return e.b().CreateSelect(e.b().CreateICmpSLT(a, b), a, b); }
+  static V ceil_div(Emitter& e, V a, int64_t b) {
+    return e.b().CreateSDiv(e.add(a, e.i64(b - 1)), e.i64(b));
+  }
+  V gep(Emitter& e, V base, V index) { return e.b().CreateInBoundsGEP(f_, base, index); }
+  // The scalar s (a float or an i64) in every lane.
+  V splat(Emitter& e, V s) { return e.b().CreateVectorSplat(static_cast<unsigned>(cfg_.lanes), s); }
+  V fma(Emitter& e, V a, V b, V c) {
+    return e.b().CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
+  }
+  // Lanes whose index (first + lane) is below `limit`.
+  V lane_mask(Emitter& e, V first, V limit) {
+    std::vector<llvm::Constant*> idx;
+    for (int l = 0; l < cfg_.lanes; ++l) idx.push_back(llvm::ConstantInt::get(i64_, l));
+    V lanes = e.b().CreateAdd(splat(e, first), llvm::ConstantVector::get(idx));
+    return e.b().CreateICmpSLT(lanes, splat(e, limit));
+  }
+  V masked_load(Emitter& e, V p, V mask) {
+    return e.b().CreateMaskedLoad(vec_, p, llvm::Align(ebytes()), mask,
+                                  llvm::Constant::getNullValue(vec_));
+  }
+  void masked_store(Emitter& e, V v, V p, V mask) {
+    e.b().CreateMaskedStore(v, p, llvm::Align(ebytes()), mask);
+  }
+
+  // --- the micro-kernel
+  // kernel(Ap, Bp, C, ldc, kc, mr, nr, first): the MR x NR tile at C gets
+  // Ap(MR x kc, k-major) times Bp(kc x NR, k-major); rows >= mr and columns
+  // >= nr are left alone. first != 0: C = product, else C += product.
+  llvm::Function* kernel();
+
+  // One rank-1 update of the tile: acc += Ap[p, :] (x) Bp[p, :].
+  std::vector<V> k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>& acc);
+
+  // Runs k steps from `p0`, `unroll` per iteration, while a whole iteration
+  // fits below kc; returns where it stopped and the accumulators.
+  std::pair<V, std::vector<V>> k_loop(Emitter& e, V ap, V bp, V kc, V p0, std::vector<V> acc0,
+                                      int unroll);
+
+  void build_kernel(llvm::Function* f);
+
+  // --- packing
+  // dst[p*W + r] = src[(r0 + r)*s_r + (p0 + p)*s_p] for r < width, p < kc,
+  // and 0 for width <= r < W (the tile's padding). One of the strides is 1
+  // (operands are contiguous matrices, read straight or transposed).
+  void pack(Emitter& e, V dst, int64_t W, V src, V s_r, V s_p, V r0, V p0, V width, V kc);
+
+  // Stores lanes [g*L, W) of v at `at`, row p of a panel of width W with
+  // kc rows. Masked stores are slow on some CPUs (AVX2 on AMD), so a vector
+  // reaching past W is stored whole when the next row, stored after it,
+  // overwrites the excess: only the last row needs the mask.
+  void store_panel_vector(Emitter& e, V v, V at, int64_t W, int g, V p, V kc);
+
+  // Source rows contiguous along r: each panel row p is one masked vector
+  // load per L elements.
+  void pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V kc);
+
+  // Source contiguous along p: L x L blocks are loaded row by row (along p)
+  // and transposed in registers, so both reads and writes are vectors.
+  void pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc);
+
+  // Transposes L vectors of L lanes: log2(L) rounds, each swapping the
+  // off-diagonal blocks of size d between rows i and i + d.
+  std::vector<V> transpose(Emitter& e, std::vector<V> v);
+
+  V field(Emitter& e, V ctx, int f) {
+    llvm::Type* t = is_pointer_field(f) ? static_cast<llvm::Type*>(ptr_) : i64_;
+    return e.b().CreateLoad(t, e.b().CreateStructGEP(ctx_ty_, ctx, static_cast<unsigned>(f)));
+  }
+
+  // packa(ctx, s): packs the s-th MR-row strip of the current A block.
+  llvm::Function* packa_task();
+
+  // panel(ctx, q): packs the q-th NR-column panel of B (kc x NR, small
+  // enough to stay in L1), then runs the micro-kernel down every strip of
+  // the packed A block (which stays in L2).
+  llvm::Function* panel_task();
+
+  // Runs task(ctx, i) for i < n: on the pool when `parallel`, else in a loop.
+  void run_tasks(Emitter& e, llvm::Function* task, V ctx, V n, V parallel);
+
+  // gemm(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, scratch)
+  void build_gemm(llvm::Function* f);
+
+  static V ceil_div_v(Emitter& e, V a, V b) {
+    return e.b().CreateSDiv(e.add(a, e.sub(b, e.i64(1))), b);
+  }
+  static V round_up(Emitter& e, V v, int64_t to) { return e.mul(ceil_div(e, v, to), e.i64(to)); }
+
+  // gemv(len, k, A, rs, cs, x, xs, y): y[i] = sum_p A[i*rs + p*cs] * x[p*xs]
+  // for i < len. A is streamed once, along whichever way it is contiguous.
+  void build_gemv(llvm::Function* f);
+
+  // Rows contiguous along p: each y[i] is a dot product. Rows go L at a
+  // time, one vector accumulator each (p in whole vectors, then one masked
+  // vector); an L x L transpose then sums all L rows' lanes at once and
+  // stores L results as one vector. Leftover rows go one at a time.
+  void gemv_dot(Emitter& e, V len, V k, V a, V rs, V x, V y);
+
+  // c[i*n + j] = a[i*rs] * b[j], a row of vectors at a time.
+  void outer_product(Emitter& e, V m, V n, V a, V rs, V bv, V c);
+
+  // The lanes of v summed as a fixed tree (halves added pairwise).
+  V reduce(Emitter& e, V v);
+
+  // Columns contiguous along i: y is built a block of four vectors at a
+  // time, adding A[:, p] * x[p] for each p in ascending order.
+  void gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y);
+
+  llvm::Module& m_;
+  DType t_;
+  GemmConfig cfg_;
+  llvm::PointerType* ptr_ = nullptr;
+  llvm::Type* i64_ = nullptr;
+  llvm::Type* f_ = nullptr;
+  llvm::FixedVectorType* vec_ = nullptr;
+  llvm::StructType* ctx_ty_ = nullptr;
+};
+
+}  // namespace adjoint::codegen::gemm_detail
