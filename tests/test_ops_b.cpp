@@ -8,34 +8,15 @@
 #include "ir/builder.hpp"
 #include "ops/op_table.hpp"
 #include "support/gradcheck.hpp"
+#include "support/op_rows.hpp"
 
 using namespace adjoint;
+using namespace adjoint::optest;
 
 namespace {
 
-Type f32(Shape s) { return Type{DType::f32, std::move(s)}; }
 Type f64(Shape s) { return Type{DType::f64, std::move(s)}; }
-Type i32(Shape s) { return Type{DType::i32, std::move(s)}; }
-const Dim B = Dim::symbol("B");
 const Dim B2 = Dim(2) * B;  // 2*B
-
-TypeResult infer(OpKind k, std::vector<Type> args, Attrs attrs = {}) {
-  return op_info(k).infer(args, attrs, TypeContext{DType::f32});
-}
-
-DTensor eval(OpKind k, std::vector<DTensor> args, Attrs attrs, Dims out_shape) {
-  std::vector<const DTensor*> ptrs;
-  for (const DTensor& a : args) ptrs.push_back(&a);
-  return op_info(k).eval(ptrs, attrs, out_shape);
-}
-
-void check_close(const DTensor& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i) {
-    INFO("element " << i);
-    CHECK(got[i] == Approx(want[i]).margin(1e-12));
-  }
-}
 
 DTensor iota(Dims shape, double start = 1) {
   DTensor t(std::move(shape));
