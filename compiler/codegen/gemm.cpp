@@ -183,8 +183,8 @@ void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c,
   // A declaration: the routine lives in the JIT's shared library module.
   auto* i64 = e.b().getInt64Ty();
   auto* ptr = llvm::PointerType::getUnqual(e.ctx());
-  auto* type = llvm::FunctionType::get(e.b().getVoidTy(),
-                                       {i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr}, false);
+  auto* type = llvm::FunctionType::get(
+      e.b().getVoidTy(), {i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr}, false);
   llvm::FunctionCallee gemm = e.module().getOrInsertFunction(gemm_symbol(e.float_type()), type);
   e.b().CreateCall(gemm, {m, n, k, a.data, a.rs, a.cs, b.data, b.rs, b.cs, c, scratch});
 }
@@ -192,7 +192,9 @@ void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c,
 V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {
   GemmConfig cfg = gemm_config(e.float_type());
   auto& b = e.b();
-  auto min = [&](V x, int64_t y) { return b.CreateSelect(b.CreateICmpSLT(x, e.i64(y)), x, e.i64(y)); };
+  auto min = [&](V x, int64_t y) {
+    return b.CreateSelect(b.CreateICmpSLT(x, e.i64(y)), x, e.i64(y));
+  };
   auto round_up = [&](V x, int64_t to) {
     return e.mul(b.CreateSDiv(e.add(x, e.i64(to - 1)), e.i64(to)), e.i64(to));
   };
@@ -203,4 +205,3 @@ V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {
 }
 
 }  // namespace adjoint::codegen
-

@@ -13,12 +13,12 @@
 // Internal to compiler/codegen (it includes LLVM headers).
 #pragma once
 
+#include <llvm/IR/Intrinsics.h>
+
 #include <functional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <llvm/IR/Intrinsics.h>
 
 #include "codegen/gemm.hpp"
 
@@ -40,7 +40,9 @@ enum Field {
 };
 // clang-format on
 
-inline bool is_pointer_field(int f) { return f == kA || f == kB || f == kC || f == kAp || f == kBp; }
+inline bool is_pointer_field(int f) {
+  return f == kA || f == kB || f == kC || f == kAp || f == kBp;
+}
 
 class GemmGen {
  public:
@@ -56,8 +58,12 @@ class GemmGen {
     ctx_ty_ = llvm::StructType::get(ctx, fields);
   }
 
-  llvm::Function* gemm() { return get("adj.gemm", [&](llvm::Function* f) { build_gemm(f); }); }
-  llvm::Function* gemv() { return get("adj.gemv", [&](llvm::Function* f) { build_gemv(f); }); }
+  llvm::Function* gemm() {
+    return get("adj.gemm", [&](llvm::Function* f) { build_gemm(f); });
+  }
+  llvm::Function* gemv() {
+    return get("adj.gemv", [&](llvm::Function* f) { build_gemv(f); });
+  }
 
  private:
   std::string suffix() const { return t_ == DType::f64 ? ".f64" : ".f32"; }
@@ -86,7 +92,7 @@ class GemmGen {
     auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(m_.getContext()), args, false);
     // The driver is the library's entry point (see build_gemm_library).
     auto linkage = name.rfind("adj.gemm.f", 0) == 0 ? llvm::Function::ExternalLinkage
-                                                     : llvm::Function::InternalLinkage;
+                                                    : llvm::Function::InternalLinkage;
     auto* f = llvm::Function::Create(type, linkage, name, m_);
     f->setDoesNotThrow();
     return f;

@@ -25,8 +25,8 @@ std::vector<V> GemmGen::k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>
   return next;
 }
 
-std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0, std::vector<V> acc0,
-                                    int unroll) {
+std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0,
+                                             std::vector<V> acc0, int unroll) {
   auto& b = e.b();
   llvm::Function* f = b.GetInsertBlock()->getParent();
   llvm::BasicBlock* pre = b.GetInsertBlock();
@@ -200,8 +200,8 @@ void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V widt
     V pmask = lane_mask(e, p0, kc);
     // A whole block (every row and column in range) loads plainly; the
     // edges use masked loads.
-    V whole = b.CreateAnd(b.CreateICmpSLE(e.add(p0, e.i64(L)), kc),
-                          b.CreateICmpSGE(width, e.i64(W)));
+    V whole =
+        b.CreateAnd(b.CreateICmpSLE(e.add(p0, e.i64(L)), kc), b.CreateICmpSGE(width, e.i64(W)));
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* plain = llvm::BasicBlock::Create(e.ctx(), "block_whole", f);
     llvm::BasicBlock* edge = llvm::BasicBlock::Create(e.ctx(), "block_edge", f);
@@ -243,7 +243,8 @@ void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V widt
     }
     std::vector<std::vector<V>> cols;  // per group, per j: panel row p0 + j
     for (int g = 0; g < groups; ++g)
-      cols.push_back(transpose(e, std::vector<V>(rows.begin() + g * L, rows.begin() + (g + 1) * L)));
+      cols.push_back(
+          transpose(e, std::vector<V>(rows.begin() + g * L, rows.begin() + (g + 1) * L)));
     // Rows in ascending order, groups left to right: each store's excess
     // (see store_panel_vector) is overwritten by a later one.
     for (int j = 0; j < L; ++j) {
@@ -251,8 +252,8 @@ void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V widt
       e.if_then(b.CreateICmpSLT(p, kc), [&] {
         for (int g = 0; g < groups; ++g) {
           V at = gep(e, dst, e.add(e.mul(p, e.i64(W)), e.i64(g * L)));
-          store_panel_vector(e, cols[static_cast<size_t>(g)][static_cast<size_t>(j)], at, W, g,
-                             p, kc);
+          store_panel_vector(e, cols[static_cast<size_t>(g)][static_cast<size_t>(j)], at, W, g, p,
+                             kc);
         }
       });
     }

@@ -56,9 +56,10 @@ void GemmGen::gemv_dot(Emitter& e, V len, V k, V a, V rs, V x, V y) {
                   : b.CreateAlignedLoad(vec_, gep(e, x, p), llvm::Align(ebytes()));
       for (int r = 0; r < rows; ++r) {
         V at = gep(e, a, e.add(e.mul(e.add(i0, e.i64(r)), rs), p));
-        V av = mask ? masked_load(e, at, mask)
-                    : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
-        e.set(acc[static_cast<size_t>(r)], fma(e, av, xv, e.get(acc[static_cast<size_t>(r)], vec_)));
+        V av =
+            mask ? masked_load(e, at, mask) : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
+        e.set(acc[static_cast<size_t>(r)],
+              fma(e, av, xv, e.get(acc[static_cast<size_t>(r)], vec_)));
       }
     };
     e.loop(full_p, [&](V pb) { step(e.mul(pb, e.i64(L)), nullptr); });
@@ -101,9 +102,8 @@ void GemmGen::outer_product(Emitter& e, V m, V n, V a, V rs, V bv, V c) {
     e.loop(quads, [&](V q) {
       for (int u = 0; u < 4; ++u) vector_at(e.mul(e.add(e.mul(q, e.i64(4)), e.i64(u)), e.i64(L)));
     });
-    e.loop(e.sub(full, e.mul(quads, e.i64(4))), [&](V jb) {
-      vector_at(e.mul(e.add(e.mul(quads, e.i64(4)), jb), e.i64(L)));
-    });
+    e.loop(e.sub(full, e.mul(quads, e.i64(4))),
+           [&](V jb) { vector_at(e.mul(e.add(e.mul(quads, e.i64(4)), jb), e.i64(L))); });
     e.if_then(b.CreateICmpSLT(e.mul(full, e.i64(L)), n), [&] {
       V j = e.mul(full, e.i64(L));
       V bj = masked_load(e, gep(e, bv, j), tail);

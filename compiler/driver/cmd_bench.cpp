@@ -10,6 +10,7 @@
 
 #include "bench/model_bench.hpp"
 #include "driver/cli.hpp"
+#include "explain/explain.hpp"
 
 namespace adjoint::cli {
 namespace {
@@ -34,7 +35,8 @@ bool parse_dims(const std::string& s, DimEnv& env) {
 std::string parse_options(const Args& a, bench::BenchOptions& o) {
   o.file = a.file;
   if (a.has("--dim") && !parse_dims(a.get("--dim"), o.dims))
-    return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" + a.get("--dim") + "'";
+    return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" +
+           a.get("--dim") + "'";
   if (a.has("--threads")) {
     auto v = parse_int(a.get("--threads"), 1, 1024);
     if (!v) return "--threads needs an integer in [1, 1024], got '" + a.get("--threads") + "'";
@@ -64,20 +66,10 @@ std::string dims_text(const DimEnv& dims) {
   return out.empty() ? "no size symbols" : out;
 }
 
-// 12.3M, 4.56G: FLOP counts for people.
-std::string si(double v) {
-  char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.3gG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.3gM", v / 1e6);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.3gK", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
-  return buf;
-}
-
 void print_ready(const bench::BenchResult& r) {
   std::printf("model %s: %s, %d thread%s, %zu gradients, workspace %s bytes\n", r.model.c_str(),
               dims_text(r.dims).c_str(), r.threads, r.threads == 1 ? "" : "s", r.gradients,
-              si(static_cast<double>(r.workspace_bytes)).c_str());
+              explain::format_count(static_cast<double>(r.workspace_bytes)).c_str());
   std::printf("compile: %.1f ms cold (%.1f ms CPU)", r.compile_ms, r.compile_cpu_ms);
   if (r.cached_compile_ms)
     std::printf(", %.1f ms with the disk cache warm (%.1f ms CPU)", *r.cached_compile_ms,
@@ -88,13 +80,15 @@ void print_ready(const bench::BenchResult& r) {
 
 void print_timing(const bench::BenchResult& r, const bench::TimingOptions& t) {
   const bench::Timing& tm = r.timing;
-  std::printf("step (loss + all gradients, no update): median %.3f us, min %.3f us "
-              "(%zu repetitions of %lld steps, each >= %g s)\n",
-              tm.median_us, tm.min_us, tm.rep_us.size(), static_cast<long long>(tm.steps_per_rep),
-              t.min_time_s);
+  std::printf(
+      "step (loss + all gradients, no update): median %.3f us, min %.3f us "
+      "(%zu repetitions of %lld steps, each >= %g s)\n",
+      tm.median_us, tm.min_us, tm.rep_us.size(), static_cast<long long>(tm.steps_per_rep),
+      t.min_time_s);
   std::printf("FLOP per step: %s (forward %s, backward %s), %.2f GFLOP/s at the median\n",
-              si(r.flops.total()).c_str(), si(r.flops.forward).c_str(), si(r.flops.backward).c_str(),
-              r.gflops());
+              explain::format_count(r.flops.total()).c_str(),
+              explain::format_count(r.flops.forward).c_str(),
+              explain::format_count(r.flops.backward).c_str(), r.gflops());
   std::printf("flop=%.0f gflops=%.3f threads=%d\n", r.flops.total(), r.gflops(), r.threads);
   std::string cached = "-";
   if (r.cached_compile_ms) {
@@ -124,16 +118,17 @@ int cmd_bench(const Args& a) {
 
 }  // namespace
 
-ADJC_COMMAND({.name = "bench",
-              .order = 70,
-              .usage = "FILE [--dim B=64] [--threads N] [--min-time S] [--reps N] [--seed N] [--no-cache]",
-              .help = "  times the fused step (loss + all gradients, no optimiser update) on random\n"
-                      "  inputs and init_params(seed): warm-up, then --reps repetitions (default 5)\n"
-                      "  of at least --min-time seconds each (default 1); prints the median and min\n"
-                      "  per step, GFLOP/s and the compile time, cold and with the disk cache warm\n"
-                      "  (not with --no-cache). Every size symbol needs a --dim; --threads defaults\n"
-                      "  to 1. Last line: median_us=.. min_us=.. compile_ms=.. cached_compile_ms=..\n",
-              .options = {"--dim", "--threads", "--min-time", "--reps", "--seed"},
-              .run = cmd_bench});
+ADJC_COMMAND(
+    {.name = "bench",
+     .order = 70,
+     .usage = "FILE [--dim B=64] [--threads N] [--min-time S] [--reps N] [--seed N] [--no-cache]",
+     .help = "  times the fused step (loss + all gradients, no optimiser update) on random\n"
+             "  inputs and init_params(seed): warm-up, then --reps repetitions (default 5)\n"
+             "  of at least --min-time seconds each (default 1); prints the median and min\n"
+             "  per step, GFLOP/s and the compile time, cold and with the disk cache warm\n"
+             "  (not with --no-cache). Every size symbol needs a --dim; --threads defaults\n"
+             "  to 1. Last line: median_us=.. min_us=.. compile_ms=.. cached_compile_ms=..\n",
+     .options = {"--dim", "--threads", "--min-time", "--reps", "--seed"},
+     .run = cmd_bench});
 
 }  // namespace adjoint::cli

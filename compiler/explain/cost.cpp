@@ -54,14 +54,6 @@ double flops_of(const Graph& g, ValueId v, const DimEnv& env) {
   }
 }
 
-std::string num(double v) {
-  char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
-  return buf;
-}
 
 }  // namespace
 
@@ -130,13 +122,13 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     bool flag = f.flops > 0 && b.flops / f.flops > 5;
     flagged |= flag;
     std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s%s ",
-                  line ? std::to_string(line).c_str() : "?", num(f.flops).c_str(),
-                  num(f.bytes).c_str(), num(b.flops).c_str(), num(b.bytes).c_str(),
+                  line ? std::to_string(line).c_str() : "?", format_count(f.flops).c_str(),
+                  format_count(f.bytes).c_str(), format_count(b.flops).c_str(), format_count(b.bytes).c_str(),
                   ratio_text(b.flops, f.flops).c_str(), flag ? "!" : " ");
     o << buf << src << "\n";
   }
-  std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s\n", "total", num(fwd.flops).c_str(),
-                num(fwd.bytes).c_str(), num(bwd.flops).c_str(), num(bwd.bytes).c_str(),
+  std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s\n", "total", format_count(fwd.flops).c_str(),
+                format_count(fwd.bytes).c_str(), format_count(bwd.flops).c_str(), format_count(bwd.bytes).c_str(),
                 ratio_text(bwd.flops, fwd.flops).c_str());
   o << buf;
   if (flagged) o << "! backward/forward FLOP ratio above 5 on this line\n";
@@ -144,10 +136,19 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     << (transposes == 0 ? " (goal met: every transpose is folded into a matmul flag)\n"
                         : " (goal is 0: these copy a matrix)\n");
   MemoryPlan plan = plan_memory(g);
-  o << "workspace: " << num(static_cast<double>(plan.total().eval(env)))
-    << "B planned by liveness (" << num(static_cast<double>(plan.unplanned().eval(env)))
+  o << "workspace: " << format_count(static_cast<double>(plan.total().eval(env)))
+    << "B planned by liveness (" << format_count(static_cast<double>(plan.unplanned().eval(env)))
     << "B with one region per buffer), plus the GEMM scratch\n";
   return o.str();
+}
+
+std::string format_count(double v) {
+  char buf[32];
+  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  return buf;
 }
 
 }  // namespace adjoint::explain

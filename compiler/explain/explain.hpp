@@ -78,4 +78,8 @@ struct StepFlops {
 };
 StepFlops step_flops(const Graph& opt, const DimEnv& env);
 
+// A count for people, as `adjc cost` and `adjc bench` print them: 705,
+// 16.4K, 13.02M, 4.30G.
+std::string format_count(double v);
+
 }  // namespace adjoint::explain
