@@ -147,10 +147,18 @@ void GemmGen::build_gemm(llvm::Function* f) {
 
 namespace {
 
-bool host_has(const char* feature) {
-  auto features = llvm::sys::getHostCPUFeatures();
-  auto it = features.find(feature);
-  return it != features.end() && it->second;
+// The widest vector registers of the host, in bytes (read once: every
+// matmul node asks).
+int host_vector_bytes() {
+  static const int bytes = [] {
+    auto features = llvm::sys::getHostCPUFeatures();
+    auto has = [&](const char* f) {
+      auto it = features.find(f);
+      return it != features.end() && it->second;
+    };
+    return has("avx512f") ? 64 : has("avx") ? 32 : 16;
+  }();
+  return bytes;
 }
 
 }  // namespace
@@ -160,7 +168,7 @@ using gemm_detail::V;
 
 GemmConfig gemm_config(DType t) {
   GemmConfig c;
-  int vector_bytes = host_has("avx512f") ? 64 : host_has("avx") ? 32 : 16;
+  int vector_bytes = host_vector_bytes();
   c.lanes = vector_bytes / static_cast<int>(Emitter::elem_bytes(t));
   // 32 vector registers hold 24 accumulators; 16 hold 12 (AVX2) or 8 (SSE).
   c.mr = vector_bytes == 64 ? 12 : vector_bytes == 32 ? 6 : 4;
