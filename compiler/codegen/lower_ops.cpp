@@ -119,6 +119,9 @@ void lower_node(NodeCx& cx) {
 
 llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
   if (n.op == OpKind::matmul) return matmul_scratch_bytes(e, g, n);
+  if (n.op == OpKind::conv2d || n.op == OpKind::conv2d_bwd_data ||
+      n.op == OpKind::conv2d_bwd_filter)
+    return conv_scratch_bytes(e, g, n);
   return e.i64(0);
 }
 

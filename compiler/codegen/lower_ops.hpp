@@ -120,6 +120,8 @@ void lower_pad(NodeCx& cx);
 void lower_conv2d(NodeCx& cx);
 void lower_conv2d_bwd_data(NodeCx& cx);
 void lower_conv2d_bwd_filter(NodeCx& cx);
+// Scratch (NodeCx::scratch) for the three conv ops.
+llvm::Value* conv_scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 void lower_maxpool2d(NodeCx& cx);
 void lower_maxpool2d_bwd(NodeCx& cx);
 void lower_maxpool2d_select(NodeCx& cx);

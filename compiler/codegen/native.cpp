@@ -169,7 +169,9 @@ namespace {
 
 bool uses_gemm(const Graph& g) {
   for (const Node& n : g.nodes)
-    if (n.op == OpKind::matmul) return true;
+    if (n.op == OpKind::matmul || n.op == OpKind::conv2d || n.op == OpKind::conv2d_bwd_data ||
+        n.op == OpKind::conv2d_bwd_filter)
+      return true;
   return false;
 }
 
