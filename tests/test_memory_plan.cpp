@@ -92,8 +92,30 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     CHECK(r.first <= r.last);
     spans.push_back(s);
   }
+  // A fused node is pointwise, read once, by a node of its loop, of its type,
+  // and is not a result.
+  std::vector<int> reads(g.nodes.size(), 0);
+  for (const Node& n : g.nodes)
+    for (ValueId a : n.args) ++reads[static_cast<size_t>(a)];
   for (ValueId v = 0; v < g.size(); ++v) {
-    bool buffer = placement_of(g.node(v).op) == Placement::Buffer;
+    ValueId root = plan.loop_of.at(static_cast<size_t>(v));
+    if (root == v) continue;
+    INFO("%" << v << " fused into the loop of %" << root);
+    CHECK(pointwise(g.node(v).op));
+    CHECK(pointwise(g.node(root).op));
+    CHECK(root > v);
+    CHECK(g.type(root) == g.type(v));
+    CHECK(reads[static_cast<size_t>(v)] == 1);
+    for (ValueId u = v + 1; u < g.size(); ++u)
+      for (ValueId a : g.node(u).args)
+        if (a == v) CHECK(plan.loop_of[static_cast<size_t>(u)] == root);
+    CHECK(g.loss != v);
+    for (const NamedValue& r : g.outputs) CHECK(r.value != v);
+    for (const NamedValue& r : g.grads) CHECK(r.value != v);
+  }
+  for (ValueId v = 0; v < g.size(); ++v) {
+    bool buffer = placement_of(g.node(v).op) == Placement::Buffer &&
+                  plan.loop_of[static_cast<size_t>(v)] == v;
     const Region* r = plan.region_of(v);
     CHECK((r != nullptr) == buffer);
     if (!r) continue;
@@ -104,8 +126,11 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     auto at = std::find(r->values.begin(), r->values.end(), v);
     if (at != r->values.begin()) {
       ValueId before = *(at - 1);
-      bool operand = false;
-      for (ValueId a : g.node(v).args) operand |= holder(g, a) == before && g.type(a) == g.type(v);
+      bool operand = false;  // of v or of a node fused into v
+      for (ValueId u = 0; u <= v; ++u)
+        if (plan.loop_of[static_cast<size_t>(u)] == v)
+          for (ValueId a : g.node(u).args)
+            operand |= holder(g, a) == before && g.type(a) == g.type(v);
       CHECK(operand);
       CHECK(writes_elementwise(g.node(v).op));
     }
@@ -113,7 +138,7 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
   // Every read lies inside the live range of the region it reads.
   auto read_at = [&](ValueId value, ValueId at) {
     ValueId h = holder(g, value);
-    if (h == kNoValue) return;
+    if (h == kNoValue || plan.loop_of[static_cast<size_t>(h)] != h) return;  // fused: no storage
     const Region* r = plan.region_of(h);
     REQUIRE(r);
     INFO("%" << h << " read at " << at);
@@ -122,17 +147,17 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     // ... and before any later value of its region overwrote it.
     for (ValueId m : r->values) CHECK(!(h < m && m < at));
   };
+  // A fused node reads in the loop that computes it.
   for (ValueId v = 0; v < g.size(); ++v)
-    for (ValueId a : g.node(v).args) read_at(a, v);
+    for (ValueId a : g.node(v).args) read_at(a, plan.loop_of[static_cast<size_t>(v)]);
   if (g.loss) read_at(*g.loss, end);
   for (const NamedValue& o : g.outputs) read_at(o.value, end);
   for (const NamedValue& gr : g.grads) read_at(gr.value, end);
-  // Snapshots: one per param gradient with no region of its own, after the end.
-  for (const ParamGrad& u : param_grads(g)) {
-    Placement p = placement_of(g.node(u.grad).op);
-    bool needs = p == Placement::Leaf || p == Placement::Alias;
-    REQUIRE((plan.snapshots.at(u.slot) >= 0) == needs);
-    if (needs) CHECK(plan.regions.at(static_cast<size_t>(plan.snapshots[u.slot])).first == end);
+  // Snapshots: one per gradient with no region of its own, after the end.
+  for (size_t i = 0; i < g.grads.size(); ++i) {
+    bool needs = placement_of(g.node(g.grads[i].value).op) != Placement::Buffer;
+    REQUIRE((plan.snapshots.at(i) >= 0) == needs);
+    if (needs) CHECK(plan.regions.at(static_cast<size_t>(plan.snapshots[i])).first == end);
   }
   // Values live at the same time never share a byte.
   for (size_t i = 0; i < spans.size(); ++i)
@@ -240,19 +265,22 @@ output y = %5
 }
 
 TEST_CASE("plan: only elementwise lowerings write in place", "[plan]") {
-  for (OpKind k : {OpKind::relu, OpKind::exp, OpKind::pow, OpKind::add, OpKind::mul,
-                   OpKind::bce_with_logits})
+  for (OpKind k :
+       {OpKind::relu, OpKind::exp, OpKind::pow, OpKind::add, OpKind::mul, OpKind::bce_with_logits})
     CHECK(writes_elementwise(k));
   // Whole-tensor lowerings, and nodes with no region of their own.
-  for (OpKind k : {OpKind::matmul, OpKind::transpose, OpKind::softmax, OpKind::sum_to,
-                   OpKind::broadcast_to, OpKind::concat, OpKind::conv2d, OpKind::reshape,
-                   OpKind::constant, OpKind::input})
+  for (OpKind k :
+       {OpKind::matmul, OpKind::transpose, OpKind::softmax, OpKind::sum_to, OpKind::broadcast_to,
+        OpKind::concat, OpKind::conv2d, OpKind::reshape, OpKind::constant, OpKind::input})
     CHECK(!writes_elementwise(k));
 }
 
 TEST_CASE("plan: an elementwise chain overwrites its operands in place", "[plan]") {
-  // %1 is read again at %4, so %2 may not overwrite it; every other value
-  // dies at its user, directly or through a reshape of the user's shape.
+  // %2 and %3 are read once, each by a pointwise node of its type: they are
+  // fused into %4's loop and have no storage. %1 is read twice (at %2 and
+  // %4), so it is stored; both reads happen in %4's loop, where it dies, so
+  // %4 overwrites it in place; then %4 -> %6 (through the reshape, same
+  // shape as %6) -> %8 (through %7) share that region too.
   Graph g = parse_graph(R"(model chain f32
 %0 x = input {dtype="f32", name="x", shape=[B,16]} : f32[B,16]
 %1 = exp(%0) : f32[B,16]
@@ -267,14 +295,13 @@ output y = %8
 )",
                         "inplace.ir");
   MemoryPlan plan = plan_memory(g);
-  // %1 lives to %4; %2 -> %3 -> %4 share a region, then %4 -> %6 (through
-  // the reshape, same shape as %6) -> %8 (through %7) too.
+  CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 4, 4, 4, 5, 6, 7, 8});
+  CHECK(!plan.region_of(2));
+  CHECK(!plan.region_of(3));
   REQUIRE(plan.region_of(1));
-  REQUIRE(plan.region_of(2));
-  CHECK(plan.region_of(1) != plan.region_of(2));
-  CHECK(plan.region_of(2)->values == std::vector<ValueId>{2, 3, 4, 6, 8});
-  CHECK(plan.total().str() == "128*B");
-  CHECK(plan.unplanned().str() == "384*B");
+  CHECK(plan.region_of(1)->values == std::vector<ValueId>{1, 4, 6, 8});
+  CHECK(plan.total().str() == "64*B");
+  CHECK(plan.unplanned().str() == "256*B");
   for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
   NativeModel m = NativeModel::compile(g);
   TensorMap leaves = random_leaves(g, {{"B", 5}}, 12);

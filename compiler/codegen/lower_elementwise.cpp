@@ -1,10 +1,15 @@
 // Elementwise ops: each op's scalar formula, written in the same order of
 // operations as its reference rule (compiler/ops/elementwise_ops.cpp), and the
-// loops that apply it: one flat loop when no operand broadcasts, else a loop
-// nest over the result with stride 0 along broadcast dims.
+// loop that applies a tree of them (a node and those fused into it, see
+// fusion.hpp): one flat loop when no leaf broadcasts, else a loop nest over
+// the result with stride 0 along broadcast dims.
 //
 // Comparisons are ordered fcmp + select rather than llvm.maxnum & co., to
 // match the reference's `a >= b ? a : b` exactly, NaN and -0.0 included.
+#include <algorithm>
+#include <functional>
+
+#include "codegen/fusion.hpp"
 #include "codegen/lower_ops.hpp"
 
 namespace adjoint::codegen {
@@ -23,28 +28,41 @@ bool reads_flat(const TensorRef& t, const TensorRef& out) {
 
 }  // namespace
 
-void lower_unary(NodeCx& cx, UnaryFn f) {
-  Emitter& e = cx.e;
-  const TensorRef& x = cx.args[0];
-  e.loop(e.numel(cx.out), [&](V i) { e.store(cx.out, i, f(e, cx.attrs(), e.load(x, i))); });
-}
-
-void lower_binary(NodeCx& cx, BinaryFn f) {
-  Emitter& e = cx.e;
-  const TensorRef& a = cx.args[0];
-  const TensorRef& b = cx.args[1];
-  const TensorRef& out = cx.out;
-  if (reads_flat(a, out) && reads_flat(b, out)) {
-    e.loop(e.numel(out),
-           [&](V i) { e.store(out, i, f(e, cx.attrs(), e.load(a, i), e.load(b, i))); });
+void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root);
+  std::vector<TensorRef> in;
+  for (ValueId l : leaves) in.push_back(t.refs[static_cast<size_t>(l)]);
+  // The tree's value at one element, from its leaves' elements `at`.
+  auto value = [&](const std::vector<V>& at) {
+    std::function<V(ValueId)> eval = [&](ValueId v) -> V {
+      if (v != t.root && t.loop_of[static_cast<size_t>(v)] != t.root) {
+        size_t k = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), v) - leaves.begin());
+        return at[k];
+      }
+      const Node& n = t.g.node(v);
+      OpLowering l = lowering_of(n.op);
+      if (l.unary) return l.unary(e, n.attrs, eval(n.args[0]));
+      return l.binary(e, n.attrs, eval(n.args[0]), eval(n.args[1]));
+    };
+    return eval(t.root);
+  };
+  bool flat =
+      std::all_of(in.begin(), in.end(), [&](const TensorRef& x) { return reads_flat(x, out); });
+  if (flat) {
+    e.loop(e.numel(out), [&](V i) {
+      std::vector<V> at;
+      for (const TensorRef& x : in) at.push_back(e.load(x, i));
+      e.store(out, i, value(at));
+    });
     return;
   }
-  e.strided_nest(
-      out.dims,
-      {e.strides(out), e.broadcast_strides(a, out.rank()), e.broadcast_strides(b, out.rank())},
-      [&](const std::vector<V>& at) {
-        e.store(out, at[0], f(e, cx.attrs(), e.load(a, at[1]), e.load(b, at[2])));
-      });
+  std::vector<std::vector<V>> strides{e.strides(out)};
+  for (const TensorRef& x : in) strides.push_back(e.broadcast_strides(x, out.rank()));
+  e.strided_nest(out.dims, strides, [&](const std::vector<V>& offsets) {
+    std::vector<V> at;
+    for (size_t k = 0; k < in.size(); ++k) at.push_back(e.load(in[k], offsets[k + 1]));
+    e.store(out, offsets[0], value(at));
+  });
 }
 
 void lower_constant(NodeCx& cx) { cx.out.uniform = cx.e.fconst(cx.attrs().get_f64("value")); }

@@ -1,6 +1,7 @@
 #include "codegen/lower_graph.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <stdexcept>
 
@@ -62,62 +63,71 @@ class GraphLowering {
     e.b().CreateRet(layout(e).total);
   }
 
-  // m_grad(inputs, params, grads, dims, workspace) -> loss
-  void emit_grad() {
-    llvm::Function* f =
-        function(prefix() + "_grad", llvm::Type::getDoubleTy(ctx_), {ptr_, ptr_, ptr_, ptr_, ptr_});
+  // m_grad_core(inputs, params, dst, dims, workspace) -> loss: the loss and
+  // every gradient, gradient i written to the buffer dst[i] (a `void*`
+  // array). Internal; m_grad and m_train_step both call it, so the graph's
+  // code is compiled once (noinline keeps it so).
+  void emit_grad_core() {
+    core_ = function(prefix() + "_grad_core", llvm::Type::getDoubleTy(ctx_),
+                     {ptr_, ptr_, ptr_, ptr_, ptr_});
+    core_->setLinkage(llvm::Function::InternalLinkage);
+    core_->addFnAttr(llvm::Attribute::NoInline);
     std::vector<ValueId> roots{*g_.loss};
     for (const NamedValue& gr : g_.grads) roots.push_back(gr.value);
-    Emitter e(m_, f, g_.float_type);
+    Emitter e(m_, core_, g_.float_type);
     std::vector<ValueId> results;
     for (const NamedValue& gr : g_.grads) results.push_back(gr.value);
-    Direct direct = direct_results(e, results, f->getArg(2));
-    std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
+    V dst = core_->getArg(2);
+    Direct direct = direct_results(results, [&](size_t i) { return pointer_at(e, dst, i); });
+    std::vector<TensorRef> refs = compute(e, core_, roots, direct.at);
     for (size_t i = 0; i < results.size(); ++i)
       if (!direct.written[i])
-        write_result(e, refs[static_cast<size_t>(results[i])], f->getArg(2), i);
+        write_result(e, refs[static_cast<size_t>(results[i])], pointer_at(e, dst, i));
     V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
     e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
   }
 
+  // m_grad(inputs, params, grads, dims, workspace) -> loss
+  void emit_grad() {
+    llvm::Function* f =
+        function(prefix() + "_grad", llvm::Type::getDoubleTy(ctx_), {ptr_, ptr_, ptr_, ptr_, ptr_});
+    Emitter e(m_, f, g_.float_type);
+    size_t n = g_.grads.size();
+    V dst = pointer_array(e, n);
+    for (size_t i = 0; i < n; ++i) set_pointer(e, dst, i, tensor_data(e, f->getArg(2), i));
+    e.b().CreateRet(call_core(e, f, dst));
+  }
+
   // m_train_step(inputs, params, state, dims, workspace, opt) -> loss: the
-  // gradients as in m_grad, then an in-place update of each wrt param (all
-  // gradients are computed before any param changes).
+  // gradients as in m_grad, into the workspace (see memory_plan.hpp: a
+  // gradient's own region, or its snapshot region), then an in-place update
+  // of each wrt param. All gradients are computed before any param changes.
   void emit_train_step() {
     llvm::Function* f = function(prefix() + "_train_step", llvm::Type::getDoubleTy(ctx_),
                                  {ptr_, ptr_, ptr_, ptr_, ptr_, ptr_});
-    std::vector<ValueId> roots{*g_.loss};
-    for (const NamedValue& gr : g_.grads) roots.push_back(gr.value);
     Emitter e(m_, f, g_.float_type);
-    OptimizerScalars opt = load_optimizer(e, f->getArg(5));
-    std::vector<TensorRef> refs = compute(e, f, roots);
-    V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
-    std::vector<ParamGrad> updates = param_grads(g_);
+    bind_symbols(e, f->getArg(3));
     Layout l = layout(e);
-    // A gradient stored in a leaf (or aliasing one) may be a param that an
-    // earlier update changes: snapshot those first.
-    std::vector<TensorRef> grads;
-    for (const ParamGrad& u : updates) {
-      TensorRef gr = refs[static_cast<size_t>(u.grad)];
-      if (l.grad_copies[u.slot]) {
-        TensorRef copy = gr;
-        copy.data = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), f->getArg(4), l.grad_copies[u.slot]);
-        e.copy(gr, copy);
-        gr = copy;
-      }
-      grads.push_back(gr);
+    // Where gradient i lands: its own region, or its snapshot (see memory_plan.hpp).
+    size_t n = g_.grads.size();
+    V dst = pointer_array(e, n);
+    std::vector<V> data(n);
+    for (size_t i = 0; i < n; ++i) {
+      V offset =
+          l.grad_copies[i] ? l.grad_copies[i] : l.offsets[static_cast<size_t>(g_.grads[i].value)];
+      data[i] = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), f->getArg(4), offset);
+      set_pointer(e, dst, i, data[i]);
     }
-    for (size_t k = 0; k < updates.size(); ++k) {
-      const Node& p = g_.node(updates[k].param);
-      TensorRef param{p.type.dtype, &p.type.shape, e.dims(p.type.shape), nullptr, nullptr};
-      unsigned pi = leaf_index_.at(updates[k].param);
-      param.data = tensor_data(e, f->getArg(1), pi);
-      TensorRef s1 = param, s2 = param;
-      s1.data = tensor_data(e, f->getArg(2), 2 * pi);
-      s2.data = tensor_data(e, f->getArg(2), 2 * pi + 1);
-      lower_param_update(e, opt, grads[k], param, s1, s2);
+    V loss = call_core(e, f, dst);
+    llvm::Function* update = emit_param_update(m_, g_.float_type, prefix() + "_update");
+    for (const ParamGrad& u : param_grads(g_)) {
+      unsigned pi = leaf_index_.at(u.param);
+      V param = tensor_data(e, f->getArg(1), pi);
+      V s1 = tensor_data(e, f->getArg(2), 2 * pi), s2 = tensor_data(e, f->getArg(2), 2 * pi + 1);
+      V n = e.product(e.dims(g_.node(u.param).type.shape), 0, g_.node(u.param).type.shape.size());
+      e.b().CreateCall(update, {n, data[u.slot], param, s1, s2, f->getArg(5)});
     }
-    e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
+    e.b().CreateRet(loss);
   }
 
   // m_forward(inputs, params, outputs, dims, workspace)
@@ -128,11 +138,12 @@ class GraphLowering {
     for (const NamedValue& o : g_.outputs) roots.push_back(o.value);
     if (g_.loss) roots.push_back(*g_.loss);
     Emitter e(m_, f, g_.float_type);
-    Direct direct = direct_results(e, roots, f->getArg(2));
+    V out = f->getArg(2);
+    Direct direct = direct_results(roots, [&](size_t i) { return tensor_data(e, out, i); });
     std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
     for (size_t i = 0; i < roots.size(); ++i)
       if (!direct.written[i])
-        write_result(e, refs[static_cast<size_t>(roots[i])], f->getArg(2), i);
+        write_result(e, refs[static_cast<size_t>(roots[i])], tensor_data(e, out, i));
     e.b().CreateRetVoid();
   }
 
@@ -162,7 +173,7 @@ class GraphLowering {
 
   struct Layout {
     std::vector<V> offsets;      // bytes into the workspace; null for nodes with no region
-    std::vector<V> grad_copies;  // per param_grads() slot: m_train_step's snapshot, or null
+    std::vector<V> grad_copies;  // per entry of Graph::grads: its snapshot, or null
     V scratch = nullptr;         // the nodes' shared scratch (see NodeCx::scratch)
     V total = nullptr;
   };
@@ -200,6 +211,26 @@ class GraphLowering {
     return sum;
   }
 
+  // A `void*[n]` on the stack, and its elements.
+  V pointer_array(Emitter& e, size_t n) {
+    llvm::BasicBlock& entry = e.b().GetInsertBlock()->getParent()->getEntryBlock();
+    llvm::IRBuilder<> at_entry(&entry, entry.begin());
+    return at_entry.CreateAlloca(ptr_, e.i64(static_cast<int64_t>(std::max<size_t>(n, 1))), "dst");
+  }
+  void set_pointer(Emitter& e, V array, size_t i, V p) {
+    e.b().CreateStore(p, e.b().CreateInBoundsGEP(ptr_, array, e.i64(static_cast<int64_t>(i))));
+  }
+  V pointer_at(Emitter& e, V array, size_t i) {
+    auto& b = e.b();
+    return b.CreateLoad(ptr_, b.CreateInBoundsGEP(ptr_, array, e.i64(static_cast<int64_t>(i))));
+  }
+
+  // core_(inputs, params, dst, dims, workspace) from f, whose arguments
+  // start with inputs and params and have dims and workspace at 3 and 4.
+  V call_core(Emitter& e, llvm::Function* f, V dst) {
+    return e.b().CreateCall(core_, {f->getArg(0), f->getArg(1), dst, f->getArg(3), f->getArg(4)});
+  }
+
   // The data pointer of the i-th adj_tensor of `array`.
   V tensor_data(Emitter& e, V array, size_t i) {
     auto& b = e.b();
@@ -216,12 +247,13 @@ class GraphLowering {
     std::map<ValueId, V> at;
     std::vector<bool> written;
   };
-  Direct direct_results(Emitter& e, const std::vector<ValueId>& results, V array) {
+  Direct direct_results(const std::vector<ValueId>& results,
+                        const std::function<V(size_t)>& buffer) {
     Direct d;
     for (size_t i = 0; i < results.size(); ++i) {
       ValueId v = results[i];
       bool own = lowering_of(g_.node(v).op).storage == Storage::Buffer && !d.at.count(v);
-      if (own) d.at[v] = tensor_data(e, array, i);
+      if (own) d.at[v] = buffer(i);
       d.written.push_back(own);
     }
     return d;
@@ -235,7 +267,8 @@ class GraphLowering {
     std::vector<bool> need = needed_for(g_, roots);
     std::vector<TensorRef> refs(g_.nodes.size());
     for (size_t v = 0; v < g_.nodes.size(); ++v) {
-      if (!need[v]) continue;
+      // A fused node is computed in its root's loop (see fusion.hpp).
+      if (!need[v] || plan_.loop_of[v] != static_cast<ValueId>(v)) continue;
       const Node& n = g_.nodes[v];
       TensorRef out{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr};
       switch (lowering_of(n.op).storage) {
@@ -255,6 +288,11 @@ class GraphLowering {
         case Storage::Alias:
           break;
       }
+      if (pointwise(n.op)) {
+        lower_pointwise(e, PointwiseTree{g_, static_cast<ValueId>(v), plan_.loop_of, refs}, out);
+        refs[v] = out;
+        continue;
+      }
       NodeCx cx{e, n, {}, out};
       cx.scratch = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.scratch);
       for (ValueId a : n.args) cx.args.push_back(refs[static_cast<size_t>(a)]);
@@ -264,11 +302,11 @@ class GraphLowering {
     return refs;
   }
 
-  // Copies a result into the caller's buffer array[i].
-  void write_result(Emitter& e, const TensorRef& value, V array, size_t i) {
+  // Copies a result into the buffer at `data`.
+  void write_result(Emitter& e, const TensorRef& value, V data) {
     TensorRef dst = value;
     dst.uniform = nullptr;
-    dst.data = tensor_data(e, array, i);
+    dst.data = data;
     e.copy(value, dst);
   }
 
@@ -278,7 +316,9 @@ class GraphLowering {
   llvm::PointerType* ptr_ = nullptr;
   llvm::StructType* tensor_ = nullptr;
   llvm::StructType* dims_ = nullptr;
-  std::map<ValueId, unsigned> leaf_index_;  // position among inputs, or among params
+  std::map<ValueId, unsigned> leaf_index_;
+  llvm::Function* core_ =
+      nullptr;  // m_grad_core, once emitted  // position among inputs, or among params
   MemoryPlan plan_;
 };
 
@@ -293,6 +333,7 @@ std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx
   auto m = std::make_unique<llvm::Module>(symbol_prefix(g), ctx);
   GraphLowering lowering(g, *m);
   lowering.emit_workspace_size();
+  if (g.loss) lowering.emit_grad_core();
   if (g.loss) lowering.emit_grad();
   if (g.loss) lowering.emit_train_step();
   lowering.emit_forward();
@@ -306,22 +347,28 @@ namespace adjoint {
 // The memory plan reads the lowering table (see memory_plan.hpp).
 Placement placement_of(OpKind op) {
   switch (codegen::lowering_of(op).storage) {
-    case codegen::Storage::Leaf: return Placement::Leaf;
-    case codegen::Storage::Uniform: return Placement::Uniform;
-    case codegen::Storage::Alias: return Placement::Alias;
-    case codegen::Storage::Buffer: return Placement::Buffer;
+    case codegen::Storage::Leaf:
+      return Placement::Leaf;
+    case codegen::Storage::Uniform:
+      return Placement::Uniform;
+    case codegen::Storage::Alias:
+      return Placement::Alias;
+    case codegen::Storage::Buffer:
+      return Placement::Buffer;
   }
   throw std::logic_error("storage out of range");
 }
 
-// lower_unary and lower_binary (lower_elementwise.cpp) load element i of
-// each operand, then store element i of the result, one index at a time; an
-// operand of the result's shape is read at the result's own index, even in
-// the broadcasting loop nest. A lowering that writes ahead of its reads
-// (blocked, or fused with other nodes) must not be counted here.
-bool writes_elementwise(OpKind op) {
+bool pointwise(OpKind op) {
   codegen::OpLowering l = codegen::lowering_of(op);
   return l.storage == codegen::Storage::Buffer && !l.lower && (l.unary || l.binary);
 }
+
+// lower_pointwise (lower_elementwise.cpp) loads element i of each leaf, then
+// stores element i of the result, one index at a time; a leaf of the
+// result's shape is read at the result's own index, even in the
+// broadcasting loop nest. A lowering that writes ahead of its reads
+// (blocked, say) must not be counted here.
+bool writes_elementwise(OpKind op) { return pointwise(op); }
 
 }  // namespace adjoint

@@ -109,12 +109,8 @@ OpLowering lowering_of(OpKind kind) {
 void lower_node(NodeCx& cx) {
   OpLowering l = lowering_of(cx.node.op);
   if (l.storage == Storage::Leaf) throw std::logic_error("leaves are not lowered");
-  if (l.lower)
-    l.lower(cx);
-  else if (l.unary)
-    lower_unary(cx, l.unary);
-  else
-    lower_binary(cx, l.binary);
+  if (!l.lower) throw std::logic_error("pointwise ops are lowered by lower_pointwise");
+  l.lower(cx);
 }
 
 llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n) {

@@ -51,7 +51,8 @@ struct OpLowering {
 // reach a graph (the builder expands them).
 OpLowering lowering_of(OpKind kind);
 
-// Emits the loops computing cx.out from cx.args.
+// Emits the loops computing cx.out from cx.args (not for pointwise ops,
+// which lower_pointwise lowers with the nodes fused into them).
 void lower_node(NodeCx& cx);
 
 // Bytes of scratch (NodeCx::scratch) node `n` of `g` needs, an i64 at run
@@ -59,8 +60,17 @@ void lower_node(NodeCx& cx);
 llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 
 // --- Elementwise (lower_elementwise.cpp) ---
-void lower_unary(NodeCx& cx, UnaryFn f);
-void lower_binary(NodeCx& cx, BinaryFn f);
+
+// A pointwise node and the pointwise nodes fused into its loop (fusion.hpp).
+struct PointwiseTree {
+  const Graph& g;
+  ValueId root;
+  const std::vector<ValueId>& loop_of;  // fuse_pointwise(g)
+  const std::vector<TensorRef>& refs;   // per node; set for the tree's leaves
+};
+// One loop (or nest) computing the tree into `out`: each element from the
+// leaves' elements at that index, by the ops' scalar formulas.
+void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out);
 void lower_constant(NodeCx& cx);
 void lower_numel(NodeCx& cx);
 llvm::Value* scalar_neg(Emitter& e, const Attrs& a, llvm::Value* x);

@@ -12,8 +12,8 @@ using V = llvm::Value*;
 // (C layout: 4 bytes of padding after kind, as LLVM's default layout gives).
 llvm::StructType* optimizer_type(llvm::LLVMContext& ctx) {
   auto* d = llvm::Type::getDoubleTy(ctx);
-  return llvm::StructType::get(ctx, {llvm::Type::getInt32Ty(ctx), d, d, d, d, d,
-                                     llvm::Type::getInt64Ty(ctx)});
+  return llvm::StructType::get(
+      ctx, {llvm::Type::getInt32Ty(ctx), d, d, d, d, d, llvm::Type::getInt64Ty(ctx)});
 }
 
 V to_model_float(Emitter& e, V d) {
@@ -75,12 +75,30 @@ OptimizerScalars load_optimizer(Emitter& e, V opt) {
   return o;
 }
 
-void lower_param_update(Emitter& e, const OptimizerScalars& o, const TensorRef& grad,
-                        const TensorRef& param, const TensorRef& s1, const TensorRef& s2) {
+llvm::Function* emit_param_update(llvm::Module& m, DType float_type, const std::string& name) {
+  llvm::LLVMContext& ctx = m.getContext();
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* type = llvm::FunctionType::get(
+      llvm::Type::getVoidTy(ctx), {llvm::Type::getInt64Ty(ctx), ptr, ptr, ptr, ptr, ptr}, false);
+  auto* f = llvm::Function::Create(type, llvm::Function::InternalLinkage, name, m);
+  f->addFnAttr(llvm::Attribute::NoInline);
+  f->setDoesNotThrow();
+  Emitter e(m, f, float_type);
+  // Flat views of n elements: only numel matters to the loops.
+  V n = f->getArg(0);
+  TensorRef at{float_type, nullptr, {n}, nullptr, nullptr};
+  TensorRef grad = at, param = at, s1 = at, s2 = at;
+  grad.data = f->getArg(1);
+  param.data = f->getArg(2);
+  s1.data = f->getArg(3);
+  s2.data = f->getArg(4);
+  OptimizerScalars o = load_optimizer(e, f->getArg(5));
   V is_sgd = e.b().CreateICmpEQ(o.kind, e.b().getInt32(ADJ_SGD));
   V is_adam = e.b().CreateICmpEQ(o.kind, e.b().getInt32(ADJ_ADAM));
   e.if_then(is_sgd, [&] { sgd(e, o, grad, param, s1); });
   e.if_then(is_adam, [&] { adam(e, o, grad, param, s1, s2); });
+  e.b().CreateRetVoid();
+  return f;
 }
 
 }  // namespace adjoint::codegen

@@ -5,6 +5,8 @@
 // Internal to compiler/codegen (it includes LLVM headers).
 #pragma once
 
+#include <string>
+
 #include "codegen/emitter.hpp"
 
 namespace adjoint::codegen {
@@ -18,16 +20,18 @@ struct OptimizerScalars {
   llvm::Value* beta1 = nullptr;
   llvm::Value* beta2 = nullptr;
   llvm::Value* eps = nullptr;
-  llvm::Value* step_size = nullptr;     // lr / (1 - beta1^step)
-  llvm::Value* bc2_sqrt = nullptr;      // sqrt(1 - beta2^step)
+  llvm::Value* step_size = nullptr;  // lr / (1 - beta1^step)
+  llvm::Value* bc2_sqrt = nullptr;   // sqrt(1 - beta2^step)
 };
 
 // Loads *opt (a const adj_optimizer*).
 OptimizerScalars load_optimizer(Emitter& e, llvm::Value* opt);
 
-// param -= update(grad), with the two state buffers updated as the kind
-// says. `grad` may be uniform; param and the state buffers have storage.
-void lower_param_update(Emitter& e, const OptimizerScalars& o, const TensorRef& grad,
-                        const TensorRef& param, const TensorRef& s1, const TensorRef& s2);
+// Emits, into `m`, the internal function
+//   void name(int64_t n, const T* grad, T* param, T* s1, T* s2, const adj_optimizer* opt)
+// that updates the n elements of param in place from grad, with the two
+// state buffers updated as opt->kind says. m_train_step calls it once per
+// param, so the update loops are compiled once per model.
+llvm::Function* emit_param_update(llvm::Module& m, DType float_type, const std::string& name);
 
 }  // namespace adjoint::codegen

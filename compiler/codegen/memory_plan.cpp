@@ -28,14 +28,14 @@ bool unit_less(const std::vector<std::string>& a, const std::vector<std::string>
 bool overlap(const Region& a, const Region& b) { return a.first <= b.last && b.first <= a.last; }
 
 // Per node, the Buffer node holding its elements (itself, or through a chain
-// of aliases), or kNoValue.
-std::vector<ValueId> storage_nodes(const Graph& g) {
+// of aliases), or kNoValue (also for a node fused into another's loop).
+std::vector<ValueId> storage_nodes(const Graph& g, const std::vector<ValueId>& loop_of) {
   std::vector<ValueId> s(g.nodes.size(), kNoValue);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
     switch (placement_of(n.op)) {
       case Placement::Buffer:
-        s[static_cast<size_t>(v)] = v;
+        if (loop_of[static_cast<size_t>(v)] == v) s[static_cast<size_t>(v)] = v;
         break;
       case Placement::Alias:
         s[static_cast<size_t>(v)] = s[static_cast<size_t>(n.args.at(0))];
@@ -50,8 +50,10 @@ std::vector<ValueId> storage_nodes(const Graph& g) {
 
 // The last use of each Buffer node: a read by any node, directly or through
 // an alias (a reshape reads its operand's storage wherever the reshape is
-// read), or the end for the graph's results.
-std::vector<ValueId> last_uses(const Graph& g, const std::vector<ValueId>& storage) {
+// read), or the end for the graph's results. A fused node reads in its
+// root's loop, so that is where its reads happen.
+std::vector<ValueId> last_uses(const Graph& g, const std::vector<ValueId>& storage,
+                               const std::vector<ValueId>& loop_of) {
   std::vector<ValueId> last(g.nodes.size());
   for (ValueId v = 0; v < g.size(); ++v) last[static_cast<size_t>(v)] = v;
   auto use = [&](ValueId value, ValueId at) {
@@ -59,7 +61,7 @@ std::vector<ValueId> last_uses(const Graph& g, const std::vector<ValueId>& stora
     if (s != kNoValue) last[static_cast<size_t>(s)] = std::max(last[static_cast<size_t>(s)], at);
   };
   for (ValueId v = 0; v < g.size(); ++v)
-    for (ValueId a : g.node(v).args) use(a, v);
+    for (ValueId a : g.node(v).args) use(a, loop_of[static_cast<size_t>(v)]);
   if (g.loss) use(*g.loss, g.size());
   for (const NamedValue& r : g.outputs) use(r.value, g.size());
   for (const NamedValue& r : g.grads) use(r.value, g.size());
@@ -119,15 +121,17 @@ Region region_for(const Graph& g, ValueId v, ValueId first, ValueId last,
 }
 
 // Per Buffer node, the first node of the in-place chain it belongs to (see
-// writes_elementwise): v overwrites an operand whose elements nothing reads
-// after v, read at v's own flat index (same shape), of v's element type.
+// writes_elementwise): v overwrites an operand (for the root of a fused
+// tree, a leaf) whose elements nothing reads after v, read at v's own flat
+// index (same shape), of v's element type.
 std::vector<ValueId> in_place_chains(const Graph& g, const std::vector<ValueId>& storage,
-                                     const std::vector<ValueId>& last) {
+                                     const std::vector<ValueId>& last,
+                                     const std::vector<ValueId>& loop_of) {
   std::vector<ValueId> chain(storage);
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
     if (storage[static_cast<size_t>(v)] != v || !writes_elementwise(n.op)) continue;
-    for (ValueId a : n.args) {
+    for (ValueId a : fused_leaves(g, loop_of, v)) {
       ValueId h = storage[static_cast<size_t>(a)];
       if (h == kNoValue || last[static_cast<size_t>(h)] != v) continue;
       if (g.type(a).shape != n.type.shape || g.type(a).dtype != n.type.dtype) continue;
@@ -228,9 +232,10 @@ const Region* MemoryPlan::region_of(ValueId v) const {
 
 MemoryPlan plan_memory(const Graph& g) {
   MemoryPlan p;
-  std::vector<ValueId> holder = storage_nodes(g);
-  p.last_read = last_uses(g, holder);
-  std::vector<ValueId> chain = in_place_chains(g, holder, p.last_read);
+  p.loop_of = fuse_pointwise(g);
+  std::vector<ValueId> holder = storage_nodes(g, p.loop_of);
+  p.last_read = last_uses(g, holder, p.loop_of);
+  std::vector<ValueId> chain = in_place_chains(g, holder, p.last_read, p.loop_of);
   std::vector<int> index(g.nodes.size(), -1);  // a chain's region, by its first node
   for (ValueId v = 0; v < g.size(); ++v) {
     if (holder[static_cast<size_t>(v)] != v) continue;
@@ -246,16 +251,14 @@ MemoryPlan plan_memory(const Graph& g) {
     }
   }
   // Snapshots are written after the last node and read by the updates.
-  std::vector<ParamGrad> updates = param_grads(g);
-  p.snapshots.assign(updates.size(), -1);
-  for (const ParamGrad& u : updates) {
-    // A gradient in a region of its own is never a param; a uniform one is
-    // in a register.
-    Placement where = placement_of(g.node(u.grad).op);
-    if (where == Placement::Buffer || where == Placement::Uniform) continue;
-    p.snapshots[u.slot] = static_cast<int>(p.regions.size());
-    Region r = region_for(g, u.grad, g.size(), g.size(), p.arenas);
-    r.snapshot = static_cast<int>(u.slot);
+  p.snapshots.assign(g.grads.size(), -1);
+  for (size_t i = 0; i < g.grads.size(); ++i) {
+    ValueId gv = g.grads[i].value;
+    // A gradient in a region of its own is written there.
+    if (placement_of(g.node(gv).op) == Placement::Buffer) continue;
+    p.snapshots[i] = static_cast<int>(p.regions.size());
+    Region r = region_for(g, gv, g.size(), g.size(), p.arenas);
+    r.snapshot = static_cast<int>(i);
     p.regions.push_back(r);
   }
   for (ValueId v = 0; v < g.size(); ++v) {

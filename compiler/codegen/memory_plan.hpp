@@ -10,11 +10,14 @@
 // subset of the nodes in the same order, so a plan valid for the whole graph
 // is valid for each of them and one m_workspace_size serves all.
 //
+// Pointwise nodes fused into a reader's loop (fusion.hpp) get no region;
+// their reads happen in the loop of the node that computes them.
+//
 // An elementwise result may take over the region of an operand of its shape
-// that is read for the last time by it (relu(x) where x dies there): the
-// lowering reads element i of the operand just before it writes element i
-// of the result, so nothing is read after being overwritten. Such a chain of
-// values shares one region.
+// (or a leaf of its fused tree) that is read for the last time by it
+// (relu(x) where x dies there): the lowering reads element i of the operand
+// just before it writes element i of the result, so nothing is read after
+// being overwritten. Such a chain of values shares one region.
 //
 // Sizes are symbolic. A tensor's byte size is a monomial (coefficient times a
 // product of size symbols, `3136*B`), so buffers are grouped by that product
@@ -25,11 +28,14 @@
 // symbols' values. The arenas follow each other; an arena's base is the sum
 // of the arenas before it, a polynomial evaluated from the dims at run time.
 //
-// After the nodes, m_train_step snapshots the gradients that have no region
-// of their own (a gradient that is a leaf, or a reshape of one) before it
-// updates any param; those snapshots are planned too, live only after the
-// last node. The GEMM scratch (NodeCx::scratch) is not part of the plan:
-// code generation sizes it and puts it after the plan's total.
+// m_train_step has the gradients computed into the workspace, then updates
+// the params from there. A gradient that is a Buffer is computed into its own
+// region; one with no region of its own (a leaf, a reshape of a value, a
+// uniform value) is copied, after the last node, into a snapshot region
+// planned for it, live only after the last node, so that no param update can
+// change a gradient before it is read. The scratch (NodeCx::scratch) is not
+// part of the plan: code generation sizes it and puts it after the plan's
+// total.
 //
 // No LLVM in this header: `adjc emit --stage=plan` and `adjc cost` print the
 // plan.
@@ -39,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/fusion.hpp"
 #include "ir/graph.hpp"
 
 namespace adjoint {
@@ -82,7 +89,7 @@ struct Region {
   // the first overwrites the one before it in place. For a snapshot, the
   // gradient it copies.
   std::vector<ValueId> values;
-  int snapshot = -1;  // the ParamGrad slot of a train-step snapshot, else -1
+  int snapshot = -1;  // for a train-step snapshot, its gradient's index in Graph::grads; else -1
   size_t arena = 0;
   int64_t offset = 0;  // in the arena's units; a multiple of 64
   int64_t units = 0;   // reserved, a multiple of 64
@@ -100,6 +107,9 @@ struct Arena {
 };
 
 struct MemoryPlan {
+  // Per node: the node whose loop computes it (see fusion.hpp); a node fused
+  // into another's loop has no storage.
+  std::vector<ValueId> loop_of;
   std::vector<Arena> arenas;    // in layout order
   std::vector<Region> regions;  // by first value in node order, then the snapshots
   // Per node: the index in `regions` of the storage that holds its elements
@@ -108,7 +118,7 @@ struct MemoryPlan {
   // Per node: the last node that reads its elements (directly or through an
   // alias), Graph::size() for a result, the node itself if none does.
   std::vector<ValueId> last_read;
-  // Per ParamGrad slot: the index in `regions` of its snapshot, or -1.
+  // Per entry of Graph::grads: the index in `regions` of its snapshot, or -1.
   std::vector<int> snapshots;
 
   SizePoly arena_base(size_t arena) const;

@@ -71,7 +71,8 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
   };
   o << ": " << count(plan.regions.size(), "region") << " in " << count(plan.arenas.size(), "arena")
     << "\n";
-  o << "live ranges are node ids; 'end' is after the last node (results with a region of their own are computed in the caller's buffers instead)\n";
+  o << "live ranges are node ids; 'end' is after the last node (results with a region of their own "
+       "are computed in the caller's buffers instead)\n";
   for (size_t a = 0; a < plan.arenas.size(); ++a) {
     const Arena& ar = plan.arenas[a];
     o << "\narena " << a
@@ -103,6 +104,12 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
       }
     }
   }
+  std::string fused;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (ValueId root = plan.loop_of[static_cast<size_t>(v)]; root != v)
+      fused += row(value_str(g, v), op_name(g.node(v).op), g.node(v).type.str(), "-", "-",
+                   "in the loop of %" + std::to_string(root));
+  if (!fused.empty()) o << "\nfused: computed inside another node's loop, no storage\n" << fused;
   SizePoly total = plan.total(), unplanned = plan.unplanned();
   o << "\nworkspace: " << with_value(total, env, concrete)
     << " bytes, + the GEMM scratch (sized by code generation)\n";

@@ -19,7 +19,9 @@ double d_log(double x) { return std::log(x); }
 double d_sqrt(double x) { return std::sqrt(x); }
 double d_abs(double x) { return std::fabs(x); }
 double d_tanh(double x) { return std::tanh(x); }
-double d_sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+double d_sigmoid(double x) {
+  return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+}
 double d_relu(double x) { return x > 0 ? x : 0; }
 double d_softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
 double d_gelu(double x) { return 0.5 * x * (1 + std::erf(x / kSqrt2)); }
@@ -68,9 +70,10 @@ V vjp_sigmoid(VjpContext& c) {  // dx = dy * y * (1 - y)
   auto& b = c.b;
   return {b.mul(c.dy, b.mul(c.out, b.sub(b.constant(1), c.out)))};
 }
-V vjp_relu(VjpContext& c) {  // dx = dy * [x > 0]; 0 at the kink
-  return {c.b.mul(c.dy, c.b.unary(OpKind::step, c.arg(0)))};
-}
+// dx = dy * [x > 0], 0 at the kink, computed as dy * [y > 0]: relu(x) > 0
+// exactly when x > 0 (NaN and -0 included), and reading y, not x, leaves x
+// read once, so x @ W + b fuses into relu's loop with no buffer (fusion.hpp).
+V vjp_relu(VjpContext& c) { return {c.b.mul(c.dy, c.b.unary(OpKind::step, c.out))}; }
 V vjp_softplus(VjpContext& c) {  // dx = dy * sigmoid(x)
   return {c.b.mul(c.dy, c.b.unary(OpKind::sigmoid, c.arg(0)))};
 }
@@ -162,18 +165,19 @@ OpInfo unary(OpKind k, bool builtin, EvalRule eval, VjpRule vjp, Domain dom, std
 
 OpInfo binary(OpKind k, bool builtin, EvalRule eval, VjpRule vjp, Domain dom_a, Domain dom_b,
               std::string doc) {
-  return {.kind = k,
-          .arity = 2,
-          .builtin = builtin,
-          .signature = builtin ? kAB : std::vector<ParamSpec>{},
-          .infer = broadcast_float,
-          .vjp = vjp,
-          .eval = eval,
-          .checks = {{.args = {{.shape = {3, 4}, .domain = dom_a}, {.shape = {3, 4}, .domain = dom_b}}},
-                     {.args = {{.shape = {3, 4}, .domain = dom_a}, {.shape = {4}, .domain = dom_b}}},
-                     {.args = {{.shape = {3, 1}, .domain = dom_a}, {.shape = {1, 4}, .domain = dom_b}}},
-                     {.args = {{.shape = {}, .domain = dom_a}, {.shape = {2, 3}, .domain = dom_b}}}},
-          .doc = std::move(doc)};
+  return {
+      .kind = k,
+      .arity = 2,
+      .builtin = builtin,
+      .signature = builtin ? kAB : std::vector<ParamSpec>{},
+      .infer = broadcast_float,
+      .vjp = vjp,
+      .eval = eval,
+      .checks = {{.args = {{.shape = {3, 4}, .domain = dom_a}, {.shape = {3, 4}, .domain = dom_b}}},
+                 {.args = {{.shape = {3, 4}, .domain = dom_a}, {.shape = {4}, .domain = dom_b}}},
+                 {.args = {{.shape = {3, 1}, .domain = dom_a}, {.shape = {1, 4}, .domain = dom_b}}},
+                 {.args = {{.shape = {}, .domain = dom_a}, {.shape = {2, 3}, .domain = dom_b}}}},
+      .doc = std::move(doc)};
 }
 
 }  // namespace
@@ -184,11 +188,11 @@ void define_elementwise_ops(OpTableBuilder& t) {
   t.define(unary(OpKind::exp, true, eval_unary<d_exp>, vjp_exp, D::Real, "e^x"));
   t.define(unary(OpKind::log, true, eval_unary<d_log>, vjp_log, D::Positive, "natural logarithm"));
   t.define(unary(OpKind::sqrt, true, eval_unary<d_sqrt>, vjp_sqrt, D::Positive, "square root"));
-  t.define(unary(OpKind::abs, true, eval_unary<d_abs>, vjp_abs, D::NonZero,
-                 "|x| (derivative 0 at 0)"));
+  t.define(
+      unary(OpKind::abs, true, eval_unary<d_abs>, vjp_abs, D::NonZero, "|x| (derivative 0 at 0)"));
   t.define(unary(OpKind::tanh, true, eval_unary<d_tanh>, vjp_tanh, D::Real, "hyperbolic tangent"));
-  t.define(unary(OpKind::sigmoid, true, eval_unary<d_sigmoid>, vjp_sigmoid, D::Real,
-                 "1 / (1 + e^-x)"));
+  t.define(
+      unary(OpKind::sigmoid, true, eval_unary<d_sigmoid>, vjp_sigmoid, D::Real, "1 / (1 + e^-x)"));
   t.define(unary(OpKind::relu, true, eval_unary<d_relu>, vjp_relu, D::NonZero,
                  "max(x, 0) (derivative 0 at 0)"));
   t.define(unary(OpKind::softplus, true, eval_unary<d_softplus>, vjp_softplus, D::Real,
@@ -204,7 +208,8 @@ void define_elementwise_ops(OpTableBuilder& t) {
   OpInfo leaky = unary(OpKind::leaky_relu, true, eval_leaky_relu, vjp_leaky_relu, D::NonZero,
                        "x for x > 0, alpha * x otherwise");
   leaky.signature = {{"x"}, {"alpha", ParamKind::Float, AttrValue{0.01}}};
-  leaky.checks.push_back({.args = {{.shape = {6}, .domain = D::NonZero}}, .attrs = {{"alpha", 0.2}}});
+  leaky.checks.push_back(
+      {.args = {{.shape = {6}, .domain = D::NonZero}}, .attrs = {{"alpha", 0.2}}});
   t.define(std::move(leaky));
 
   OpInfo pow = unary(OpKind::pow, true, eval_pow, vjp_pow, D::Positive, "x^c, c a number");

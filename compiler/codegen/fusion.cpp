@@ -1,0 +1,61 @@
+#include "codegen/fusion.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace adjoint {
+
+namespace {
+
+// How many times each node is read: as an operand (once per operand slot)
+// and as a result of the graph.
+std::vector<int> read_counts(const Graph& g) {
+  std::vector<int> reads(g.nodes.size(), 0);
+  for (const Node& n : g.nodes)
+    for (ValueId a : n.args) ++reads[static_cast<size_t>(a)];
+  if (g.loss) ++reads[static_cast<size_t>(*g.loss)];
+  for (const NamedValue& r : g.outputs) ++reads[static_cast<size_t>(r.value)];
+  for (const NamedValue& r : g.grads) ++reads[static_cast<size_t>(r.value)];
+  return reads;
+}
+
+}  // namespace
+
+std::vector<ValueId> fuse_pointwise(const Graph& g) {
+  std::vector<int> reads = read_counts(g);
+  // The one reader of each node read once.
+  std::vector<ValueId> reader(g.nodes.size(), kNoValue);
+  for (ValueId v = 0; v < g.size(); ++v)
+    for (ValueId a : g.node(v).args)
+      if (reads[static_cast<size_t>(a)] == 1) reader[static_cast<size_t>(a)] = v;
+  std::vector<ValueId> loop_of(g.nodes.size());
+  // Readers come after what they read: decide from the last node back, so a
+  // reader's own loop is known first.
+  for (ValueId v = g.size(); v-- > 0;) {
+    size_t i = static_cast<size_t>(v);
+    loop_of[i] = v;
+    ValueId r = reader[i];
+    if (r == kNoValue) continue;
+    const Node &n = g.node(v), &rn = g.node(r);
+    if (pointwise(n.op) && pointwise(rn.op) && n.type == rn.type)
+      loop_of[i] = loop_of[static_cast<size_t>(r)];
+  }
+  return loop_of;
+}
+
+std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of,
+                                  ValueId root) {
+  std::vector<ValueId> leaves;
+  std::function<void(ValueId)> walk = [&](ValueId v) {
+    for (ValueId a : g.node(v).args) {
+      if (a != root && loop_of[static_cast<size_t>(a)] == root)
+        walk(a);
+      else if (std::find(leaves.begin(), leaves.end(), a) == leaves.end())
+        leaves.push_back(a);
+    }
+  };
+  walk(root);
+  return leaves;
+}
+
+}  // namespace adjoint

@@ -1,0 +1,40 @@
+// Pointwise fusion: which elementwise nodes are computed inside another
+// node's loop instead of into a buffer of their own.
+//
+// A pointwise node (an elementwise op given by its scalar formula, see
+// lower_ops.hpp) whose only reader is another pointwise node of the same
+// shape and type, and which is not a result of the graph, is fused into that
+// reader: the reader's loop evaluates it element by element, from its own
+// operands, and it gets no storage. Fusion is transitive, so a chain or tree
+// of such nodes (relu(x @ W + b), dy * step(z)) becomes one loop, rooted at
+// the one node of the tree that is stored. The operands of a tree that are
+// not fused into it are its leaves; they may broadcast against the root.
+//
+// Evaluation order and formulas do not change, so results are the same bits
+// as without fusion. The memory plan (memory_plan.hpp) counts a read by a
+// fused node as a read by its root, where it happens.
+//
+// No LLVM here: the plan and its printout use it.
+#pragma once
+
+#include <vector>
+
+#include "ir/graph.hpp"
+
+namespace adjoint {
+
+// Whether the lowering of `op` is a pointwise formula (elementwise, one
+// result element from the operands' elements at the same index). Defined by
+// code generation, from its lowering table (lower_graph.cpp).
+bool pointwise(OpKind op);
+
+// Per node: the node whose loop computes it, that is itself unless it is
+// fused into a reader (then that reader's own loop_of).
+std::vector<ValueId> fuse_pointwise(const Graph& g);
+
+// The leaves of the tree rooted at `root` (see above), each once, in the
+// order a depth-first walk of the operands meets them.
+std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of,
+                                  ValueId root);
+
+}  // namespace adjoint
