@@ -310,6 +310,40 @@ output y = %8
   CHECK(c.ok);
 }
 
+TEST_CASE("fusion: a broadcasting tree is one loop, equal to the reference", "[plan]") {
+  // %3, %4 and %5 are each read once by a pointwise node of their type, so
+  // all compute in %6's loop, which reads x at its own index, a along the
+  // rows and c along the columns; only %6 is stored.
+  for (const char* t : {"f32", "f64"}) {
+    std::string text = std::string("model tree ") + t + R"(
+%0 x = input {dtype="T", name="x", shape=[B,16]} : T[B,16]
+%1 a = input {dtype="T", name="a", shape=[16]} : T[16]
+%2 c = input {dtype="T", name="c", shape=[B,1]} : T[B,1]
+%3 = mul(%0, %1) : T[B,16]
+%4 = add(%3, %2) : T[B,16]
+%5 = tanh(%4) : T[B,16]
+%6 y = mul(%5, %0) : T[B,16]
+output y = %6
+)";
+    for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
+      text.replace(at, 1, t);
+    INFO(text);
+    Graph g = parse_graph(text, "tree.ir");
+    MemoryPlan plan = plan_memory(g);
+    CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 6, 6, 6, 6});
+    CHECK(plan.regions.size() == 1);
+    for (int64_t b : {1, 5}) check_plan(g, plan, {{"B", b}});
+    NativeModel m = NativeModel::compile(g);
+    for (int64_t b : {1, 7}) {
+      TensorMap leaves = random_leaves(g, {{"B", b}}, 3);
+      Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves),
+                                     std::string(t) == "f64" ? 1e-12 : 1e-5);
+      INFO(c.report);
+      CHECK(c.ok);
+    }
+  }
+}
+
 namespace {
 
 adj_tensor abi(Tensor& t) {
