@@ -3,8 +3,9 @@
 // Each module goes into a JITDylib of its own under a resource tracker, so two
 // models may define the same symbols (`m_grad`) and each can be freed alone.
 // Modules are verified (the Debian LLVM has assertions off, so a malformed
-// module would otherwise miscompile silently) and optimised at O3 before they
-// are added: ORC itself runs no IR passes. Symbols the code calls but does not
+// module would otherwise miscompile silently) and optimised before they are
+// added (models at O3, libraries by a short pipeline: their IR is vectorised
+// by hand): ORC itself runs no IR passes. Symbols the code calls but does not
 // define (expf, erf, tanh, memset...) resolve from the running process.
 //
 // A JIT may keep an on-disk object cache (jit/object_cache.hpp): the key is
@@ -56,8 +57,8 @@ class Jit {
   std::string target_triple() const;
   std::string data_layout() const;
 
-  // Runs the O3 pipeline for the host on `m` in place (also used by
-  // `emit --stage=llvm`).
+  // Runs the models' O3 pipeline for the host on `m` in place (also used
+  // by `emit --stage=llvm`).
   void optimize(llvm::Module& m);
 
   // Verifies `m` (std::logic_error listing the problems: a malformed module
