@@ -1,11 +1,15 @@
-// Convolution and pooling over NCHW tensors, with their adjoints, as direct
-// loops in the order of compiler/ops/conv_ops.cpp's reference: outputs
-// (n, k, oh, ow) in row-major order, taps (c, r, s) within, input pixels
-// outside the image read as zero (skipped). The adjoints scatter-add in that
-// same order, so every element is summed exactly as the reference sums it.
-#include <functional>
+// Convolution and pooling over NCHW tensors, with their adjoints.
+//
+// A convolution of any size goes through the generated GEMM (im2col, in
+// lower_conv_gemm.cpp); a tiny one, or one with a uniform operand (no
+// storage to pack), runs as direct loops in the order of
+// compiler/ops/conv_ops.cpp's reference: outputs (n, k, oh, ow) in row-major
+// order, taps (c, r, s) within, input pixels outside the image read as zero
+// (skipped). The loop adjoints scatter-add in that same order, so every
+// element is summed exactly as the reference sums it. Pooling is loops only.
+#include "codegen/lower_conv.hpp"
 
-#include "codegen/lower_ops.hpp"
+#include <functional>
 
 namespace adjoint::codegen {
 
@@ -49,9 +53,10 @@ void for_each_tap(Emitter& e, const ConvDims& d, V n, V k, V oh, V ow,
   auto& b = e.b();
   e.loop(d.c, [&](V c) {
     e.loop(d.r, [&](V r) {
-      V ih = e.sub(e.add(e.mul(oh, e.i64(d.stride)), r), e.i64(d.pad));
+      // ih and iw may be negative (a tap in the padding): signed-only arithmetic.
+      V ih = b.CreateNSWSub(e.add(e.mul(oh, e.i64(d.stride)), r), e.i64(d.pad));
       e.loop(d.s, [&](V s) {
-        V iw = e.sub(e.add(e.mul(ow, e.i64(d.stride)), s), e.i64(d.pad));
+        V iw = b.CreateNSWSub(e.add(e.mul(ow, e.i64(d.stride)), s), e.i64(d.pad));
         // 0 <= ih < h and 0 <= iw < w, each as one unsigned compare.
         V inside = b.CreateAnd(b.CreateICmpULT(ih, d.h), b.CreateICmpULT(iw, d.w));
         e.if_then(inside, [&] {
@@ -128,10 +133,8 @@ V window_argmax(Emitter& e, const TensorRef& x, const PoolDims& d,
 // t[i] += v
 void add_to(Emitter& e, const TensorRef& t, V i, V v) { e.store(t, i, e.fadd(e.load(t, i), v)); }
 
-}  // namespace
-
 // y[n,k,oh,ow] = sum over taps of x[...] * w[...]
-void lower_conv2d(NodeCx& cx) {
+void conv2d_loops(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& x = cx.args[0];
   const TensorRef& w = cx.args[1];
@@ -146,7 +149,7 @@ void lower_conv2d(NodeCx& cx) {
 }
 
 // dx[xi] += g[gi] * w[wi] over every term.
-void lower_conv2d_bwd_data(NodeCx& cx) {
+void conv2d_bwd_data_loops(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& g = cx.args[0];
   const TensorRef& w = cx.args[1];
@@ -160,7 +163,7 @@ void lower_conv2d_bwd_data(NodeCx& cx) {
 }
 
 // dw[wi] += x[xi] * g[gi] over every term.
-void lower_conv2d_bwd_filter(NodeCx& cx) {
+void conv2d_bwd_filter_loops(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& x = cx.args[0];
   const TensorRef& g = cx.args[1];
@@ -171,6 +174,83 @@ void lower_conv2d_bwd_filter(NodeCx& cx) {
     for_each_tap(e, d, n, k, oh, ow,
                  [&](V xi, V wi) { add_to(e, cx.out, wi, e.fmul(e.load(x, xi), gv)); });
   });
+}
+
+// Below this many multiply-adds (N*K*Ho*Wo * C*R*S) the direct loops cost
+// less than the im2col copies, call and packing of the GEMM (the bound
+// matmul uses, lower_linalg.cpp).
+constexpr int64_t kInlineWork = 512;
+
+using GemmLowering = void (*)(NodeCx& cx, const ConvGeometry& g);
+
+// The op's [N,K,Ho,Wo] tensor: conv2d's result, the adjoints' dy.
+const TensorRef& conv_output(const NodeCx& cx) {
+  switch (cx.node.op) {
+    case OpKind::conv2d:
+      return cx.out;
+    case OpKind::conv2d_bwd_data:
+      return cx.args[0];
+    default:
+      return cx.args[1];
+  }
+}
+
+// The GEMM path, or the loops where they are cheaper or the GEMM cannot
+// read an operand (a uniform one has no storage); decided while compiling
+// where the sizes' constant factors settle it, else at run time.
+void lower_conv(NodeCx& cx, LowerFn loops, GemmLowering gemm) {
+  for (const TensorRef& a : cx.args)
+    if (a.uniform) return loops(cx);
+  ConvGeometry g =
+      conv_geometry(cx.node.op, {cx.args[0].shape, cx.args[1].shape}, *cx.out.shape, cx.attrs());
+  int64_t per_image_channel = g.pixels() * g.taps();
+  if (g.least_n * g.least_k * per_image_channel > kInlineWork) return gemm(cx, g);
+  Emitter& e = cx.e;
+  auto& ir = e.b();
+  const TensorRef& y = conv_output(cx);
+  V work = e.mul(e.mul(y.dims[0], y.dims[1]), e.i64(per_image_channel));
+  llvm::Function* f = ir.GetInsertBlock()->getParent();
+  llvm::BasicBlock* small = llvm::BasicBlock::Create(e.ctx(), "conv_loops", f);
+  llvm::BasicBlock* large = llvm::BasicBlock::Create(e.ctx(), "conv_gemm", f);
+  llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "conv_done", f);
+  ir.CreateCondBr(ir.CreateICmpSLE(work, e.i64(kInlineWork)), small, large);
+  ir.SetInsertPoint(small);
+  loops(cx);
+  ir.CreateBr(done);
+  ir.SetInsertPoint(large);
+  gemm(cx, g);
+  ir.CreateBr(done);
+  ir.SetInsertPoint(done);
+}
+
+}  // namespace
+
+void lower_conv2d(NodeCx& cx) { lower_conv(cx, conv2d_loops, lower_conv2d_gemm); }
+void lower_conv2d_bwd_data(NodeCx& cx) {
+  lower_conv(cx, conv2d_bwd_data_loops, lower_conv2d_bwd_data_gemm);
+}
+void lower_conv2d_bwd_filter(NodeCx& cx) {
+  lower_conv(cx, conv2d_bwd_filter_loops, lower_conv2d_bwd_filter_gemm);
+}
+
+ConvGeometry conv_geometry(OpKind op, const std::vector<const Shape*>& args, const Shape& out,
+                           const Attrs& attrs) {
+  // Which of the operands and result are x [N,C,H,W], w [K,C,R,S], y [N,K,Ho,Wo].
+  const Shape* x = op == OpKind::conv2d_bwd_data ? &out : args[0];
+  const Shape* w = op == OpKind::conv2d_bwd_filter ? &out : args[1];
+  const Shape* y = op == OpKind::conv2d ? &out : op == OpKind::conv2d_bwd_data ? args[0] : args[1];
+  auto num = [](const Shape& s, size_t i) { return s[i].value(); };
+  return {.c = num(*x, 1),
+          .h = num(*x, 2),
+          .w = num(*x, 3),
+          .r = num(*w, 2),
+          .s = num(*w, 3),
+          .ho = num(*y, 2),
+          .wo = num(*y, 3),
+          .stride = attrs.get_int("stride", 1),
+          .pad = attrs.get_int("pad", 0),
+          .least_n = (*y)[0].coeff(),
+          .least_k = (*y)[1].coeff()};
 }
 
 void lower_maxpool2d(NodeCx& cx) {
@@ -233,7 +313,15 @@ void lower_avgpool2d_bwd(NodeCx& cx) {
   });
 }
 
-// The direct loops need no scratch.
-llvm::Value* conv_scratch_bytes(Emitter& e, const Graph&, const Node&) { return e.i64(0); }
+// The GEMM path's scratch (the loops need none).
+llvm::Value* conv_scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
+  const Shape& a0 = g.node(n.args[0]).type.shape;
+  const Shape& a1 = g.node(n.args[1]).type.shape;
+  ConvGeometry geo = conv_geometry(n.op, {&a0, &a1}, n.type.shape, n.attrs);
+  const Shape& y = n.op == OpKind::conv2d            ? n.type.shape
+                   : n.op == OpKind::conv2d_bwd_data ? a0
+                                                     : a1;
+  return conv_gemm_scratch_bytes(e, n.op, geo, e.dim(y[0]), e.dim(y[1]));
+}
 
 }  // namespace adjoint::codegen
