@@ -316,13 +316,13 @@ TEST_CASE("fusion: a broadcasting tree is one loop, equal to the reference", "[p
   // rows and c along the columns; only %6 is stored.
   for (const char* t : {"f32", "f64"}) {
     std::string text = std::string("model tree ") + t + R"(
-%0 x = input {dtype="T", name="x", shape=[B,16]} : T[B,16]
-%1 a = input {dtype="T", name="a", shape=[16]} : T[16]
+%0 x = input {dtype="T", name="x", shape=[B,64]} : T[B,64]
+%1 a = input {dtype="T", name="a", shape=[64]} : T[64]
 %2 c = input {dtype="T", name="c", shape=[B,1]} : T[B,1]
-%3 = mul(%0, %1) : T[B,16]
-%4 = add(%3, %2) : T[B,16]
-%5 = tanh(%4) : T[B,16]
-%6 y = mul(%5, %0) : T[B,16]
+%3 = mul(%0, %1) : T[B,64]
+%4 = add(%3, %2) : T[B,64]
+%5 = tanh(%4) : T[B,64]
+%6 y = mul(%5, %0) : T[B,64]
 output y = %6
 )";
     for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
@@ -342,6 +342,30 @@ output y = %6
       CHECK(c.ok);
     }
   }
+}
+
+TEST_CASE("fusion: a broadcasting tree over short rows stays unfused", "[plan]") {
+  // Rows of 8: a nest's per-row overhead would outweigh the saved buffer.
+  // A one-element leaf (b) does not make a nest: that tree fuses.
+  Graph g = parse_graph(R"(model short f32
+%0 x = input {dtype="f32", name="x", shape=[B,8]} : f32[B,8]
+%1 a = input {dtype="f32", name="a", shape=[8]} : f32[8]
+%2 b = input {dtype="f32", name="b", shape=[1]} : f32[1]
+%3 = add(%0, %1) : f32[B,8]
+%4 y = tanh(%3) : f32[B,8]
+%5 = mul(%0, %2) : f32[B,8]
+%6 z = exp(%5) : f32[B,8]
+output y = %4
+output z = %6
+)",
+                        "short.ir");
+  MemoryPlan plan = plan_memory(g);
+  CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 3, 4, 6, 6});
+  NativeModel m = NativeModel::compile(g);
+  TensorMap leaves = random_leaves(g, {{"B", 3}}, 5);
+  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
+  INFO(c.report);
+  CHECK(c.ok);
 }
 
 namespace {

@@ -9,6 +9,11 @@
 // of such nodes (relu(x @ W + b), dy * step(z)) becomes one loop, rooted at
 // the one node of the tree that is stored. The operands of a tree that are
 // not fused into it are its leaves; they may broadcast against the root.
+// A leaf of one element is read once, before the loop. A tree with a leaf
+// that really broadcasts runs as a loop nest, and is kept only when its
+// rows are long (a last size of at least 64, or symbolic): the vectoriser's
+// checks run once per row, and on short rows cost more than the buffers
+// fusion saves.
 //
 // Evaluation order and formulas do not change, so results are the same bits
 // as without fusion. The memory plan (memory_plan.hpp) counts a read by a

@@ -31,7 +31,15 @@ bool reads_flat(const TensorRef& t, const TensorRef& out) {
 void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
   std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root);
   std::vector<TensorRef> in;
-  for (ValueId l : leaves) in.push_back(t.refs[static_cast<size_t>(l)]);
+  for (ValueId l : leaves) {
+    TensorRef x = t.refs[static_cast<size_t>(l)];
+    // A one-element leaf (a [1] bias, a [1,1] scale) is read once, before
+    // the loop, as a uniform value: the tree then reads flat.
+    bool one = std::all_of(x.shape->begin(), x.shape->end(),
+                           [](const Dim& d) { return d.is_const() && d.value() == 1; });
+    if (!x.uniform && one) x.uniform = e.load(x, e.i64(0));
+    in.push_back(x);
+  }
   // The tree's value at one element, from its leaves' elements `at`.
   auto value = [&](const std::vector<V>& at) {
     std::function<V(ValueId)> eval = [&](ValueId v) -> V {
