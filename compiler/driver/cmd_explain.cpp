@@ -29,14 +29,15 @@ std::optional<Graph> compile_opt(const Args& a, SourceManager& sm) {
 }
 
 int cmd_explain(const Args& a) {
-  if (a.has("--latex") && a.has("--ascii")) return usage_error("--latex and --ascii exclude each other");
+  if (a.has("--latex") && a.has("--ascii"))
+    return usage_error("--latex and --ascii exclude each other");
   SourceManager sm;
   auto opt = compile_opt(a, sm);
   if (!opt) return 1;
   std::string error;
   auto e = explain::build_explanation(*opt, a.has("--wrt") ? a.get("--wrt") : "", error);
   if (!e) return file_error(error);
-  explain::Notation n = a.has("--latex") ? explain::Notation::latex
+  explain::Notation n = a.has("--latex")   ? explain::Notation::latex
                         : a.has("--ascii") ? explain::Notation::ascii
                                            : explain::Notation::unicode;
   std::cout << explain::render_explanation(*e, n);
@@ -73,7 +74,8 @@ int cmd_graph(const Args& a) {
   std::string dot = explain::graph_dot(*opt);
   if (ext == ".dot") return write_atomic(out, dot) ? 0 : file_error("cannot write '" + out + "'");
   if (std::system("command -v dot >/dev/null 2>&1") != 0)
-    return file_error("rendering " + ext + " needs Graphviz's `dot` (Debian/Ubuntu package `graphviz`); "
+    return file_error("rendering " + ext +
+                      " needs Graphviz's `dot` (Debian/Ubuntu package `graphviz`); "
                       "or write DOT with -o FILE.dot");
   std::string src = out + ".dot.tmp", tmp = out + ".tmp";
   if (!write_atomic(src, dot)) return file_error("cannot write '" + src + "'");
@@ -89,32 +91,15 @@ int cmd_graph(const Args& a) {
   return ec ? file_error("cannot write '" + out + "'") : 0;
 }
 
-// "B=64" or "B=64,T=8".
-bool parse_dims(const std::string& s, DimEnv& env) {
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(',', start);
-    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    try {
-      size_t used = 0;
-      long long v = std::stoll(item.substr(eq + 1), &used);
-      if (used != item.size() - eq - 1 || v <= 0) return false;
-      env[item.substr(0, eq)] = v;
-    } catch (const std::exception&) {
-      return false;
-    }
-    if (end == std::string::npos) break;
-    start = end + 1;
-  }
-  return true;
-}
-
 int cmd_cost(const Args& a) {
   DimEnv env;
-  if (a.has("--dim") && !parse_dims(a.get("--dim"), env))
-    return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") + "'");
+  if (a.has("--dim")) {
+    std::optional<DimEnv> dims = parse_dim_values(a.get("--dim"));
+    if (!dims)
+      return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") +
+                         "'");
+    env = *dims;
+  }
   SourceManager sm;
   auto opt = compile_opt(a, sm);
   if (!opt) return 1;
@@ -128,24 +113,27 @@ int cmd_cost(const Args& a) {
 
 }  // namespace
 
-ADJC_COMMAND({.name = "explain",
-              .order = 60,
-              .usage = "FILE [--wrt NAME] [--latex|--ascii]",
-              .help = "                                   the gradient as math, read from the adjoint IR\n",
-              .options = {"--wrt"},
-              .flags = {"--latex", "--ascii"},
-              .run = cmd_explain});
+ADJC_COMMAND(
+    {.name = "explain",
+     .order = 60,
+     .usage = "FILE [--wrt NAME] [--latex|--ascii]",
+     .help = "                                   the gradient as math, read from the adjoint IR\n",
+     .options = {"--wrt"},
+     .flags = {"--latex", "--ascii"},
+     .run = cmd_explain});
 ADJC_COMMAND({.name = "graph",
               .order = 61,
               .usage = "FILE -o OUT.svg|OUT.png|OUT.dot",
               .help = "                                   forward and adjoint graph (Graphviz)\n",
               .options = {"-o"},
               .run = cmd_graph});
-ADJC_COMMAND({.name = "cost",
-              .order = 62,
-              .usage = "FILE [--dim B=64]",
-              .help = "                                   forward/backward FLOPs and bytes per source line\n",
-              .options = {"--dim"},
-              .run = cmd_cost});
+ADJC_COMMAND(
+    {.name = "cost",
+     .order = 62,
+     .usage = "FILE [--dim B=64]",
+     .help =
+         "                                   forward/backward FLOPs and bytes per source line\n",
+     .options = {"--dim"},
+     .run = cmd_cost});
 
 }  // namespace adjoint::cli
