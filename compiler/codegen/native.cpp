@@ -6,6 +6,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstring>
+#include <future>
 #include <stdexcept>
 
 #include "codegen/gemm.hpp"
@@ -182,16 +183,22 @@ std::unique_ptr<llvm::Module> make_gemm_library(llvm::LLVMContext& ctx, int dtyp
 }  // namespace
 
 NativeModel NativeModel::compile(const Graph& g, std::shared_ptr<Jit> jit) {
-  // The GEMM routines are compiled once per JIT, not into every model.
+  // The GEMM routines are compiled once per JIT, not into every model; the
+  // first time, on a second thread while the model compiles (each is about
+  // half of a cold compile). The model's calls into them are linked at the
+  // first lookup, after both are in.
+  std::future<void> library;
   if (uses_gemm(g))
-    jit->ensure_library(codegen::gemm_symbol(g.float_type), make_gemm_library,
-                        static_cast<int>(g.float_type));
+    library = std::async(std::launch::async, [&jit, t = g.float_type] {
+      jit->ensure_library(codegen::gemm_symbol(t), make_gemm_library, static_cast<int>(t));
+    });
   auto impl = std::make_unique<Impl>();
   impl->graph = g;
   auto ctx = std::make_unique<llvm::LLVMContext>();
   std::unique_ptr<llvm::Module> m = lower_verified(g, *ctx);
   impl->key = jit->add(std::move(m), std::move(ctx));
-  impl->jit = std::move(jit);  // from here on the destructor frees the module
+  if (library.valid()) library.get();  // rethrows the library's error, if any
+  impl->jit = std::move(jit);          // from here on the destructor frees the module
   std::string prefix = codegen::symbol_prefix(g);
   Jit& j = *impl->jit;
   impl->workspace_size =

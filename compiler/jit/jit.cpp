@@ -1,5 +1,6 @@
 #include "jit/jit.hpp"
 
+#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/Bitcode/BitcodeWriter.h>
 #include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/CompileUtils.h>
@@ -11,7 +12,6 @@
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
-#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -20,9 +20,9 @@
 
 #include <chrono>
 #include <map>
-#include <set>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "adjoint/parallel.h"
@@ -69,8 +69,8 @@ llvm::Expected<orc::JITDylibSP> setup_process_symbols(orc::LLJIT& j) {
   // The runtime functions generated code calls, by address: a program that
   // links the runtime statically does not export them dynamically.
   orc::SymbolMap runtime;
-  runtime[j.mangleAndIntern("adj_parallel_for")] = {
-      orc::ExecutorAddr::fromPtr(&adj_parallel_for), llvm::JITSymbolFlags::Exported};
+  runtime[j.mangleAndIntern("adj_parallel_for")] = {orc::ExecutorAddr::fromPtr(&adj_parallel_for),
+                                                    llvm::JITSymbolFlags::Exported};
   if (llvm::Error err = jd.define(orc::absoluteSymbols(std::move(runtime)))) return err;
   return &jd;
 }
@@ -149,7 +149,11 @@ struct Jit::Impl {
   std::unique_ptr<orc::LLJIT> jit;
   // Configured as the LLJIT configures its own (see Jit::Jit): the optimiser's
   // cost model and the compiler of every object.
-  std::unique_ptr<llvm::TargetMachine> tm;
+  std::unique_ptr<llvm::TargetMachine> tm;  // for the cache keys and the data layout
+  // Makes a target machine like `tm` for each compile: a TargetMachine is
+  // not safe to share between threads, and a library and a model may
+  // compile at the same time (NativeModel::compile).
+  std::optional<orc::JITTargetMachineBuilder> tm_builder;
   std::optional<ObjectCache> cache, library_cache;
   JitStats library_stats;  // what ensure_library did (stats() counts models only)
   std::string cache_dir;
@@ -172,7 +176,7 @@ struct Jit::Impl {
 
   ObjectCache::Key cache_key(const llvm::Module& m, bool library) const;
   std::unique_ptr<llvm::MemoryBuffer> compile(llvm::Module& m, bool library, JitStats& stats);
-  void optimize(llvm::Module& m, bool library);
+  void optimize(llvm::Module& m, bool library, llvm::TargetMachine& target);
 };
 
 // Everything the object depends on: the IR as lowered (before optimisation),
@@ -199,13 +203,15 @@ ObjectCache::Key Jit::Impl::cache_key(const llvm::Module& m, bool library) const
 
 // Optimises and compiles `m` to an object in memory.
 std::unique_ptr<llvm::MemoryBuffer> Jit::Impl::compile(llvm::Module& m, bool library,
-                                                      JitStats& stats) {
+                                                       JitStats& stats) {
   auto t0 = std::chrono::steady_clock::now();
-  optimize(m, library);
+  std::unique_ptr<llvm::TargetMachine> target =
+      take(tm_builder->createTargetMachine(), "cannot create a target machine");
+  optimize(m, library, *target);
   verify_module_or_throw(m);  // an optimiser bug is rare, but cheap to catch here
   stats.optimize_ms += ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  orc::SimpleCompiler compiler(*tm);
+  orc::SimpleCompiler compiler(*target);
   auto obj = take(compiler(m), "cannot compile module '" + m.getName().str() + "'");
   stats.codegen_ms += ms_since(t0);
   return obj;
@@ -221,6 +227,7 @@ Jit::Jit(const std::string& cache_dir) : impl_(std::make_unique<Impl>()) {
   if (!jtmb.getCodeModel()) jtmb.setCodeModel(llvm::CodeModel::Small);
   jtmb.setRelocationModel(llvm::Reloc::PIC_);
   impl_->tm = take(jtmb.createTargetMachine(), "cannot create a target machine");
+  impl_->tm_builder.emplace(jtmb);
   impl_->jit = take(orc::LLJITBuilder()
                         .setJITTargetMachineBuilder(std::move(jtmb))
                         .setProcessSymbolsJITDylibSetup(setup_process_symbols)
@@ -246,10 +253,14 @@ std::string Jit::data_layout() const {
   return impl_->jit->getDataLayout().getStringRepresentation();
 }
 
-void Jit::optimize(llvm::Module& m) { impl_->optimize(m, false); }
+void Jit::optimize(llvm::Module& m) {
+  std::unique_ptr<llvm::TargetMachine> target =
+      take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
+  impl_->optimize(m, false, *target);
+}
 
 // Runs kModelPipeline or kLibraryPipeline on `m` in place.
-void Jit::Impl::optimize(llvm::Module& m, bool library) {
+void Jit::Impl::optimize(llvm::Module& m, bool library, llvm::TargetMachine& target) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -257,7 +268,7 @@ void Jit::Impl::optimize(llvm::Module& m, bool library) {
   llvm::PipelineTuningOptions tuning;
   tuning.LoopUnrolling = false;
   tuning.LoopInterleaving = false;
-  llvm::PassBuilder pb(tm.get(), tuning);
+  llvm::PassBuilder pb(&target, tuning);
   // Registered before the defaults, so this TargetLibraryInfo is the one used.
   llvm::Triple triple(m.getTargetTriple());
   llvm::TargetLibraryInfoImpl tlii(triple);
