@@ -76,6 +76,16 @@ struct Span {
   const Region* region = nullptr;
 };
 
+// g's outputs, compiled natively, against the reference evaluator (f32
+// tolerance) at B = b.
+void check_native_forward(const Graph& g, int64_t b, uint64_t seed) {
+  NativeModel m = NativeModel::compile(g);
+  TensorMap leaves = random_leaves(g, {{"B", b}}, seed);
+  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
+  INFO(c.report);
+  CHECK(c.ok);
+}
+
 // Every property of a valid plan, with the sizes of `env`.
 void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
   const ValueId end = g.size();
@@ -237,11 +247,7 @@ output y = %7
   CHECK(a->first == 1);
   CHECK(plan.region_of(2) == nullptr);
   for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
-  NativeModel m = NativeModel::compile(g);
-  TensorMap leaves = random_leaves(g, {{"B", 5}}, 11);
-  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
-  INFO(c.report);
-  CHECK(c.ok);
+  check_native_forward(g, 5, 11);
 }
 
 TEST_CASE("plan: values that die early share bytes", "[plan]") {
@@ -303,11 +309,7 @@ output y = %8
   CHECK(plan.total().str() == "64*B");
   CHECK(plan.unplanned().str() == "256*B");
   for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
-  NativeModel m = NativeModel::compile(g);
-  TensorMap leaves = random_leaves(g, {{"B", 5}}, 12);
-  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
-  INFO(c.report);
-  CHECK(c.ok);
+  check_native_forward(g, 5, 12);
 }
 
 TEST_CASE("fusion: a broadcasting tree is one loop, equal to the reference", "[plan]") {
@@ -361,11 +363,7 @@ output z = %6
                         "short.ir");
   MemoryPlan plan = plan_memory(g);
   CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 3, 4, 6, 6});
-  NativeModel m = NativeModel::compile(g);
-  TensorMap leaves = random_leaves(g, {{"B", 3}}, 5);
-  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
-  INFO(c.report);
-  CHECK(c.ok);
+  check_native_forward(g, 3, 5);
 }
 
 namespace {

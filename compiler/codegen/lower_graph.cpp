@@ -78,11 +78,8 @@ class GraphLowering {
     std::vector<ValueId> results;
     for (const NamedValue& gr : g_.grads) results.push_back(gr.value);
     V dst = core_->getArg(2);
-    Direct direct = direct_results(results, [&](size_t i) { return pointer_at(e, dst, i); });
-    std::vector<TensorRef> refs = compute(e, core_, roots, direct.at);
-    for (size_t i = 0; i < results.size(); ++i)
-      if (!direct.written[i])
-        write_result(e, refs[static_cast<size_t>(results[i])], pointer_at(e, dst, i));
+    std::vector<TensorRef> refs =
+        compute_into(e, core_, roots, results, [&](size_t i) { return pointer_at(e, dst, i); });
     V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
     e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
   }
@@ -139,11 +136,7 @@ class GraphLowering {
     if (g_.loss) roots.push_back(*g_.loss);
     Emitter e(m_, f, g_.float_type);
     V out = f->getArg(2);
-    Direct direct = direct_results(roots, [&](size_t i) { return tensor_data(e, out, i); });
-    std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
-    for (size_t i = 0; i < roots.size(); ++i)
-      if (!direct.written[i])
-        write_result(e, refs[static_cast<size_t>(roots[i])], tensor_data(e, out, i));
+    compute_into(e, f, roots, roots, [&](size_t i) { return tensor_data(e, out, i); });
     e.b().CreateRetVoid();
   }
 
@@ -299,6 +292,20 @@ class GraphLowering {
       lower_node(cx);
       refs[v] = cx.out;
     }
+    return refs;
+  }
+
+  // Computes `roots` (`results` among them) with result i in buffer(i):
+  // computed there when it has a buffer of its own, else copied there after
+  // the last node.
+  std::vector<TensorRef> compute_into(Emitter& e, llvm::Function* f,
+                                      const std::vector<ValueId>& roots,
+                                      const std::vector<ValueId>& results,
+                                      const std::function<V(size_t)>& buffer) {
+    Direct direct = direct_results(results, buffer);
+    std::vector<TensorRef> refs = compute(e, f, roots, direct.at);
+    for (size_t i = 0; i < results.size(); ++i)
+      if (!direct.written[i]) write_result(e, refs[static_cast<size_t>(results[i])], buffer(i));
     return refs;
   }
 

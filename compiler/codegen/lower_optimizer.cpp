@@ -8,6 +8,19 @@ namespace {
 
 using V = llvm::Value*;
 
+// The hyperparameters of one call, loaded once in the update function's prologue and
+// already in the model's float type (bias corrections computed in double).
+struct OptimizerScalars {
+  llvm::Value* kind = nullptr;  // i32: ADJ_SGD or ADJ_ADAM
+  llvm::Value* lr = nullptr;
+  llvm::Value* momentum = nullptr;
+  llvm::Value* beta1 = nullptr;
+  llvm::Value* beta2 = nullptr;
+  llvm::Value* eps = nullptr;
+  llvm::Value* step_size = nullptr;  // lr / (1 - beta1^step)
+  llvm::Value* bc2_sqrt = nullptr;   // sqrt(1 - beta2^step)
+};
+
 // adj_optimizer { int32_t kind; double lr, momentum, beta1, beta2, eps; int64_t step; }
 // (C layout: 4 bytes of padding after kind, as LLVM's default layout gives).
 llvm::StructType* optimizer_type(llvm::LLVMContext& ctx) {
@@ -47,8 +60,7 @@ void adam(Emitter& e, const OptimizerScalars& o, const TensorRef& grad, const Te
   });
 }
 
-}  // namespace
-
+// Loads *opt (a const adj_optimizer*).
 OptimizerScalars load_optimizer(Emitter& e, V opt) {
   auto& b = e.b();
   llvm::StructType* t = optimizer_type(e.ctx());
@@ -74,6 +86,8 @@ OptimizerScalars load_optimizer(Emitter& e, V opt) {
   o.bc2_sqrt = to_model_float(e, b.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, bc2));
   return o;
 }
+
+}  // namespace
 
 llvm::Function* emit_param_update(llvm::Module& m, DType float_type, const std::string& name) {
   llvm::LLVMContext& ctx = m.getContext();

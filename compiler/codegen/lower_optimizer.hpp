@@ -11,22 +11,6 @@
 
 namespace adjoint::codegen {
 
-// The hyperparameters of one call, loaded once in the function's prologue and
-// already in the model's float type (bias corrections computed in double).
-struct OptimizerScalars {
-  llvm::Value* kind = nullptr;  // i32: ADJ_SGD or ADJ_ADAM
-  llvm::Value* lr = nullptr;
-  llvm::Value* momentum = nullptr;
-  llvm::Value* beta1 = nullptr;
-  llvm::Value* beta2 = nullptr;
-  llvm::Value* eps = nullptr;
-  llvm::Value* step_size = nullptr;  // lr / (1 - beta1^step)
-  llvm::Value* bc2_sqrt = nullptr;   // sqrt(1 - beta2^step)
-};
-
-// Loads *opt (a const adj_optimizer*).
-OptimizerScalars load_optimizer(Emitter& e, llvm::Value* opt);
-
 // Emits, into `m`, the internal function
 //   void name(int64_t n, const T* grad, T* param, T* s1, T* s2, const adj_optimizer* opt)
 // that updates the n elements of param in place from grad, with the two
