@@ -59,11 +59,11 @@ void reference(const Tensor& a, const Tensor& b, bool ta, bool tb, const Case& c
       }
 }
 
-const std::vector<Case> kCases = {
-    {1, 1, 1},    {1, 37, 5},    {1, 64, 64},  {1, 100, 300}, {64, 1, 64},  {37, 1, 300},
-    {2, 3, 1},    {12, 32, 1},   {13, 33, 2},  {11, 31, 7},   {12, 32, 64}, {25, 65, 100},
-    {64, 10, 128}, {10, 128, 64}, {100, 600, 3}, {30, 40, 600}, {3, 5, 0},   {0, 4, 3},
-    {130, 70, 257}};
+const std::vector<Case> kCases = {{1, 1, 1},     {1, 37, 5},    {1, 64, 64},   {1, 100, 300},
+                                  {64, 1, 64},   {37, 1, 300},  {2, 3, 1},     {12, 32, 1},
+                                  {13, 33, 2},   {11, 31, 7},   {12, 32, 64},  {25, 65, 100},
+                                  {64, 10, 128}, {10, 128, 64}, {100, 600, 3}, {30, 40, 600},
+                                  {3, 5, 0},     {0, 4, 3},     {130, 70, 257}};
 
 }  // namespace
 
@@ -153,4 +153,71 @@ minimize loss
       CHECK(t.equals(grads[r][name]));
     }
   }
+}
+
+namespace {
+
+// relu(P + bias) * h - col over P = a @ b, one float operation at a time
+// (volatile: no contraction into a fused multiply-add).
+template <typename T>
+std::vector<T> epilogue_by_hand(const Tensor& p, const Tensor& bias, const Tensor& col,
+                                const Tensor& h, const Case& c) {
+  std::vector<T> out(static_cast<size_t>(c.m * c.n));
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) {
+      int64_t at = i * c.n + j;
+      volatile T t = p.data<T>()[at] + bias.data<T>()[j];
+      volatile T r = t > 0 ? static_cast<T>(t) : T(0);
+      volatile T u = r * h.data<T>()[at];
+      out[static_cast<size_t>(at)] = u - col.data<T>()[i];
+    }
+  return out;
+}
+
+template <typename T>
+void check_epilogue(adjoint::Compiler& cc, ElemType et, const char* dtype) {
+  std::string t = dtype;
+  std::string decl = "input a : " + t + "[M, K]\ninput b : " + t + "[K, N]\ninput bias : " + t +
+                     "[N]\ninput col : " + t + "[M, 1]\ninput h : " + t + "[M, N]\n";
+  // The product is read only by the tree: the GEMM applies it as an epilogue.
+  adjoint::Model fused = cc.compile_string(
+      "model e\n" + decl + "c = relu(a @ b + bias) * h - col\noutput c\n", "e.adj");
+  adjoint::Model plain = cc.compile_string("model p\n" + decl + "p = a @ b\noutput p\n", "p.adj");
+  std::mt19937 rng(13);
+  // Each path of the GEMM: matrix-vector (m = 1, n = 1), outer product
+  // (k = 1), k = 0, inline loops, tile edges, several k blocks, several n
+  // blocks, several m blocks.
+  for (Case c : std::vector<Case>{{1, 70, 33},
+                                  {45, 1, 20},
+                                  {17, 40, 1},
+                                  {6, 9, 0},
+                                  {3, 4, 5},
+                                  {13, 33, 7},
+                                  {64, 128, 784},
+                                  {30, 600, 40},
+                                  {400, 20, 50}}) {
+    INFO(dtype << " m=" << c.m << " n=" << c.n << " k=" << c.k);
+    adjoint::Inputs in{{"a", random_tensor(et, {c.m, c.k}, rng)},
+                       {"b", random_tensor(et, {c.k, c.n}, rng)},
+                       {"bias", random_tensor(et, {c.n}, rng)},
+                       {"col", random_tensor(et, {c.m, 1}, rng)},
+                       {"h", random_tensor(et, {c.m, c.n}, rng)}};
+    std::vector<T> want =
+        epilogue_by_hand<T>(plain.forward(in, {})["p"], in["bias"], in["col"], in["h"], c);
+    for (int threads : {1, 2}) {
+      adjoint::set_num_threads(threads);
+      Tensor got = fused.forward(in, {})["c"];
+      REQUIRE(got.numel() == c.m * c.n);
+      CHECK(std::memcmp(got.raw(), want.data(), want.size() * sizeof(T)) == 0);
+    }
+    adjoint::set_num_threads(0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a GEMM epilogue gives the same bits as the product and then the tree", "[gemm]") {
+  adjoint::Compiler cc(adjoint::CompileOptions{.cache = false});
+  check_epilogue<float>(cc, ElemType::f32, "f32");
+  check_epilogue<double>(cc, ElemType::f64, "f64");
 }

@@ -123,6 +123,27 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     for (const NamedValue& r : g.outputs) CHECK(r.value != v);
     for (const NamedValue& r : g.grads) CHECK(r.value != v);
   }
+  // A GEMM epilogue: a pointwise root over a product that nothing else
+  // reads, of the root's type, whose other leaves exist before the product;
+  // the root overwrites the product's region.
+  for (ValueId p = 0; p < g.size(); ++p) {
+    ValueId root = plan.epilogue_of.at(static_cast<size_t>(p));
+    if (root == kNoValue) continue;
+    INFO("%" << root << " is the epilogue of %" << p);
+    CHECK(takes_epilogue(g.node(p).op));
+    CHECK(pointwise(g.node(root).op));
+    CHECK(plan.loop_of[static_cast<size_t>(root)] == root);
+    CHECK(plan.loop_of[static_cast<size_t>(p)] == p);
+    CHECK(g.type(root) == g.type(p));
+    CHECK(reads[static_cast<size_t>(p)] == 1);
+    CHECK(g.loss != p);
+    for (const NamedValue& r : g.outputs) CHECK(r.value != p);
+    for (const NamedValue& r : g.grads) CHECK(r.value != p);
+    std::vector<ValueId> leaves = fused_leaves(g, plan.loop_of, root);
+    CHECK(std::find(leaves.begin(), leaves.end(), p) != leaves.end());
+    for (ValueId l : leaves) CHECK(l <= p);
+    CHECK(plan.region_of(root) == plan.region_of(p));
+  }
   for (ValueId v = 0; v < g.size(); ++v) {
     bool buffer = placement_of(g.node(v).op) == Placement::Buffer &&
                   plan.loop_of[static_cast<size_t>(v)] == v;
@@ -344,6 +365,42 @@ output y = %6
       CHECK(c.ok);
     }
   }
+}
+
+TEST_CASE("fusion: a GEMM applies the tree over its product as an epilogue", "[plan]") {
+  // %6 = relu(%4 + b) over the product %4: its epilogue, stored over it.
+  // %9 = %7 * %8: %8 is computed after the product %7, so no epilogue for
+  // %7; %8 is read twice, so none for it either. %14 = %12 * exp(h): exp
+  // is fused into %14, whose leaves %12 and h exist when %12's GEMM runs.
+  Graph g = parse_graph(R"(model epi f64
+%0 x = input {dtype="f64", name="x", shape=[B,40]} : f64[B,40]
+%1 W = input {dtype="f64", name="W", shape=[40,70]} : f64[40,70]
+%2 b = input {dtype="f64", name="b", shape=[70]} : f64[70]
+%3 V = input {dtype="f64", name="V", shape=[70,70]} : f64[70,70]
+%4 = matmul(%0, %1) : f64[B,70]
+%5 = add(%4, %2) : f64[B,70]
+%6 h = relu(%5) : f64[B,70]
+%7 = matmul(%6, %3) : f64[B,70]
+%8 = matmul(%6, %3) {tb=true} : f64[B,70]
+%9 y = mul(%7, %8) : f64[B,70]
+%10 = exp(%6) : f64[B,70]
+%11 z = mul(%8, %10) : f64[B,70]
+%12 = matmul(%6, %3) : f64[B,70]
+%13 = exp(%6) : f64[B,70]
+%14 w = mul(%12, %13) : f64[B,70]
+output y = %9
+output z = %11
+output w = %14
+)",
+                        "epi.ir");
+  MemoryPlan plan = plan_memory(g);
+  std::vector<ValueId> want(g.nodes.size(), kNoValue);
+  want[4] = 6;
+  want[12] = 14;
+  CHECK(plan.epilogue_of == want);
+  CHECK(plan.region_of(6) == plan.region_of(4));
+  for (int64_t b : {1, 9}) check_plan(g, plan, {{"B", b}});
+  for (int64_t b : {1, 2, 9}) check_native_forward(g, b, 7);
 }
 
 TEST_CASE("fusion: a broadcasting tree over short rows stays unfused", "[plan]") {

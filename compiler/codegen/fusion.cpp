@@ -70,6 +70,26 @@ std::vector<ValueId> fuse_pointwise(const Graph& g) {
   return loop_of;
 }
 
+std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& loop_of) {
+  std::vector<int> reads = read_counts(g);
+  std::vector<ValueId> epilogue(g.nodes.size(), kNoValue);
+  for (ValueId r = 0; r < g.size(); ++r) {
+    if (loop_of[static_cast<size_t>(r)] != r || !pointwise(g.node(r).op)) continue;
+    std::vector<ValueId> leaves = fused_leaves(g, loop_of, r);
+    for (ValueId p : leaves) {
+      const Node& n = g.node(p);
+      if (!takes_epilogue(n.op) || reads[static_cast<size_t>(p)] != 1) continue;
+      if (loop_of[static_cast<size_t>(p)] != p || n.type != g.type(r)) continue;
+      // The GEMM runs at the product's place in the order: whatever else
+      // the tree reads must exist by then.
+      bool ready = std::all_of(leaves.begin(), leaves.end(), [&](ValueId l) { return l <= p; });
+      if (ready) epilogue[static_cast<size_t>(p)] = r;
+      break;
+    }
+  }
+  return epilogue;
+}
+
 std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of,
                                   ValueId root) {
   std::vector<ValueId> leaves;

@@ -15,6 +15,13 @@
 // checks run once per row, and on short rows cost more than the buffers
 // fusion saves.
 //
+// A tree can also be the epilogue of a matrix product: when the product is
+// read by nothing but the tree, has the root's shape and type, and every
+// other leaf of the tree is computed before the product, the GEMM applies
+// the tree to each block of its result as the block is finished, while it
+// is in cache, and the root overwrites the product in place (bias and
+// activation after x @ W; the activation's derivative mask after dy @ W^T).
+//
 // Evaluation order and formulas do not change, so results are the same bits
 // as without fusion. The memory plan (memory_plan.hpp) counts a read by a
 // fused node as a read by its root, where it happens.
@@ -36,6 +43,15 @@ bool pointwise(OpKind op);
 // Per node: the node whose loop computes it, that is itself unless it is
 // fused into a reader (then that reader's own loop_of).
 std::vector<ValueId> fuse_pointwise(const Graph& g);
+
+// Whether `op` can apply a pointwise tree to its result as an epilogue (a
+// matrix product through the GEMM). Defined by code generation, from its
+// lowering table (lower_graph.cpp).
+bool takes_epilogue(OpKind op);
+
+// Per node: for a product whose result a tree takes as its epilogue (see
+// above), the tree's root; else kNoValue.
+std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& loop_of);
 
 // The leaves of the tree rooted at `root` (see above), each once, in the
 // order a depth-first walk of the operands meets them.

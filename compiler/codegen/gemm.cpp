@@ -48,7 +48,19 @@ llvm::Function* GemmGen::panel_task() {
       V as = gep(e, ap, e.mul(row, kc));
       b.CreateCall(k, {as, bq, gep(e, c_block, e.mul(row, ldc)), ldc, kc, rows, cols, first});
     });
+    e.if_then(b.CreateICmpNE(field(e, ctx, kLast), e.i64(0)), [&] {
+      call_epilogue(e, field(e, ctx, kEpi), field(e, ctx, kEpiCx), field(e, ctx, kIc), mc,
+                    e.add(jc, col), cols);
+    });
     b.CreateRetVoid();
+  });
+}
+
+void GemmGen::call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols) {
+  auto& b = e.b();
+  e.if_then(b.CreateIsNotNull(epi), [&] {
+    auto* type = llvm::FunctionType::get(b.getVoidTy(), {ptr_, i64_, i64_, i64_, i64_}, false);
+    b.CreateCall(type, epi, {epi_cx, r0, rows, c0, cols});
   });
 }
 
@@ -79,15 +91,17 @@ void GemmGen::build_gemm(llvm::Function* f) {
   V m = f->getArg(0), n = f->getArg(1), k = f->getArg(2);
   V a = f->getArg(3), a_rs = f->getArg(4), a_cs = f->getArg(5);
   V bm = f->getArg(6), b_rs = f->getArg(7), b_cs = f->getArg(8);
-  V c = f->getArg(9), scratch = f->getArg(10);
+  V c = f->getArg(9), scratch = f->getArg(10), epi = f->getArg(11), epi_cx = f->getArg(12);
 
   llvm::BasicBlock* ret = llvm::BasicBlock::Create(e.ctx(), "ret", f);
+  // The paths with no blocks apply the epilogue to all of C at the end.
   auto exit_if = [&](V cond, const std::function<void()>& before) {
     llvm::BasicBlock* go = llvm::BasicBlock::Create(e.ctx(), "exit", f);
     llvm::BasicBlock* stay = llvm::BasicBlock::Create(e.ctx(), "go_on", f);
     b.CreateCondBr(cond, go, stay);
     b.SetInsertPoint(go);
     before();
+    call_epilogue(e, epi, epi_cx, e.i64(0), m, e.i64(0), n);
     b.CreateBr(ret);
     b.SetInsertPoint(stay);
   };
@@ -122,6 +136,7 @@ void GemmGen::build_gemm(llvm::Function* f) {
   };
   set(kA, a), set(kArs, a_rs), set(kAcs, a_cs), set(kB, bm), set(kBrs, b_rs), set(kBcs, b_cs);
   set(kC, c), set(kLdc, n), set(kM, m), set(kAp, ap), set(kBp, bp);
+  set(kEpi, epi), set(kEpiCx, epi_cx);
   e.loop(ceil_div(e, n, cfg_.nc), [&](V jb) {
     V jc = e.mul(jb, e.i64(cfg_.nc));
     V nc = min(e, e.i64(cfg_.nc), e.sub(n, jc));
@@ -129,6 +144,7 @@ void GemmGen::build_gemm(llvm::Function* f) {
       V pc = e.mul(kb, kcb);
       set(kJc, jc), set(kNc, nc), set(kPc, pc), set(kKc, min(e, kcb, e.sub(k, pc)));
       set(kFirst, b.CreateZExt(b.CreateICmpEQ(kb, e.i64(0)), i64_));
+      set(kLast, b.CreateZExt(b.CreateICmpEQ(kb, e.sub(kblocks, e.i64(1))), i64_));
       e.loop(mblocks, [&](V ib) {
         V ic = e.mul(ib, mcb);
         V mc = min(e, mcb, e.sub(m, ic));
@@ -187,14 +203,17 @@ std::unique_ptr<llvm::Module> build_gemm_library(llvm::LLVMContext& ctx, DType t
   return m;
 }
 
-void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c, V scratch) {
+void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c, V scratch,
+               GemmEpilogue epi) {
   // A declaration: the routine lives in the JIT's shared library module.
   auto* i64 = e.b().getInt64Ty();
   auto* ptr = llvm::PointerType::getUnqual(e.ctx());
   auto* type = llvm::FunctionType::get(
-      e.b().getVoidTy(), {i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr}, false);
+      e.b().getVoidTy(), {i64, i64, i64, ptr, i64, i64, ptr, i64, i64, ptr, ptr, ptr, ptr}, false);
   llvm::FunctionCallee gemm = e.module().getOrInsertFunction(gemm_symbol(e.float_type()), type);
-  e.b().CreateCall(gemm, {m, n, k, a.data, a.rs, a.cs, b.data, b.rs, b.cs, c, scratch});
+  auto* null = llvm::ConstantPointerNull::get(ptr);
+  V fn = epi.fn ? epi.fn : null, cx = epi.cx ? epi.cx : null;
+  e.b().CreateCall(gemm, {m, n, k, a.data, a.rs, a.cs, b.data, b.rs, b.cs, c, scratch, fn, cx});
 }
 
 V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {

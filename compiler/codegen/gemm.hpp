@@ -45,11 +45,21 @@ struct StridedMatrix {
 std::unique_ptr<llvm::Module> build_gemm_library(llvm::LLVMContext& ctx, DType t);
 std::string gemm_symbol(DType t);
 
+// An elementwise pass the GEMM applies to C as blocks of it are finished:
+// fn(cx, r0, rows, c0, cols), a `void (ptr, i64, i64, i64, i64)`, rewrites
+// C's rows [r0, r0 + rows) x columns [c0, c0 + cols) in place. Every element
+// of C goes through it exactly once, after its last multiply-add; blocks
+// may run on any thread, in any order. Null `fn`: none.
+struct GemmEpilogue {
+  llvm::Value* fn = nullptr;
+  llvm::Value* cx = nullptr;
+};
+
 // Emits a call computing C = A B for A [m,k], B [k,n] and C contiguous
 // row-major [m,n] (the library's routine; the module only declares it);
 // `scratch` holds at least gemm_scratch_bytes(m, n, k) bytes, 64-byte aligned.
 void emit_gemm(Emitter& e, llvm::Value* m, llvm::Value* n, llvm::Value* k, StridedMatrix a,
-               StridedMatrix b, llvm::Value* c, llvm::Value* scratch);
+               StridedMatrix b, llvm::Value* c, llvm::Value* scratch, GemmEpilogue epi = {});
 
 // Bytes of packing buffers emit_gemm needs for these sizes.
 llvm::Value* gemm_scratch_bytes(Emitter& e, llvm::Value* m, llvm::Value* n, llvm::Value* k);

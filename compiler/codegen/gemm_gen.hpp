@@ -36,12 +36,14 @@ enum Field {
   kPc, kKc,         // the current block of k
   kJc, kNc,         // the current block of n
   kAp, kBp, kFirst, // packed A and B, and whether this is the first k block
+  kLast,            // whether this is the last k block
+  kEpi, kEpiCx,     // the epilogue (see emit_gemm) and its context; kEpi may be null
   kFields
 };
 // clang-format on
 
 inline bool is_pointer_field(int f) {
-  return f == kA || f == kB || f == kC || f == kAp || f == kBp;
+  return f == kA || f == kB || f == kC || f == kAp || f == kBp || f == kEpi || f == kEpiCx;
 }
 
 class GemmGen {
@@ -74,7 +76,8 @@ class GemmGen {
     if (llvm::Function* f = m_.getFunction(name)) return f;
     llvm::Function* f = nullptr;
     if (base == "adj.gemm")
-      f = make(name, {i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_});
+      f = make(name,
+               {i64_, i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, i64_, ptr_, ptr_, ptr_, ptr_});
     else if (base == "adj.gemv")
       f = make(name, {i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_});
     else if (base == "adj.gemm.kernel")
@@ -174,13 +177,17 @@ class GemmGen {
 
   // panel(ctx, q): packs the q-th NR-column panel of B (kc x NR, small
   // enough to stay in L1), then runs the micro-kernel down every strip of
-  // the packed A block (which stays in L2).
+  // the packed A block (which stays in L2); after the last k block, the
+  // epilogue on the mc x NR block of C just finished, still in cache.
   llvm::Function* panel_task();
+
+  // epi(epi_cx, r0, rows, c0, cols) when epi is not null.
+  void call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols);
 
   // Runs task(ctx, i) for i < n: on the pool when `parallel`, else in a loop.
   void run_tasks(Emitter& e, llvm::Function* task, V ctx, V n, V parallel);
 
-  // gemm(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, scratch)
+  // gemm(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, scratch, epi, epi_cx)
   void build_gemm(llvm::Function* f);
 
   static V ceil_div_v(Emitter& e, V a, V b) {

@@ -28,10 +28,9 @@ bool reads_flat(const TensorRef& t, const TensorRef& out) {
 
 }  // namespace
 
-void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
-  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root);
+std::vector<TensorRef> pointwise_leaves(Emitter& e, const PointwiseTree& t) {
   std::vector<TensorRef> in;
-  for (ValueId l : leaves) {
+  for (ValueId l : fused_leaves(t.g, t.loop_of, t.root)) {
     TensorRef x = t.refs[static_cast<size_t>(l)];
     // A one-element leaf (a [1] bias, a [1,1] scale) is read once, before
     // the loop, as a uniform value: the tree then reads flat.
@@ -40,20 +39,27 @@ void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
     if (!x.uniform && one) x.uniform = e.load(x, e.i64(0));
     in.push_back(x);
   }
-  // The tree's value at one element, from its leaves' elements `at`.
-  auto value = [&](const std::vector<V>& at) {
-    std::function<V(ValueId)> eval = [&](ValueId v) -> V {
-      if (v != t.root && t.loop_of[static_cast<size_t>(v)] != t.root) {
-        size_t k = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), v) - leaves.begin());
-        return at[k];
-      }
-      const Node& n = t.g.node(v);
-      OpLowering l = lowering_of(n.op);
-      if (l.unary) return l.unary(e, n.attrs, eval(n.args[0]));
-      return l.binary(e, n.attrs, eval(n.args[0]), eval(n.args[1]));
-    };
-    return eval(t.root);
+  return in;
+}
+
+V pointwise_value(Emitter& e, const PointwiseTree& t, const std::vector<V>& at) {
+  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root);
+  std::function<V(ValueId)> eval = [&](ValueId v) -> V {
+    if (v != t.root && t.loop_of[static_cast<size_t>(v)] != t.root) {
+      size_t k = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), v) - leaves.begin());
+      return at[k];
+    }
+    const Node& n = t.g.node(v);
+    OpLowering l = lowering_of(n.op);
+    if (l.unary) return l.unary(e, n.attrs, eval(n.args[0]));
+    return l.binary(e, n.attrs, eval(n.args[0]), eval(n.args[1]));
   };
+  return eval(t.root);
+}
+
+void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+  std::vector<TensorRef> in = pointwise_leaves(e, t);
+  auto value = [&](const std::vector<V>& at) { return pointwise_value(e, t, at); };
   bool flat =
       std::all_of(in.begin(), in.end(), [&](const TensorRef& x) { return reads_flat(x, out); });
   if (flat) {

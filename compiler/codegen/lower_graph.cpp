@@ -282,6 +282,7 @@ class GraphLowering {
           break;
       }
       if (pointwise(n.op)) {
+        if (refs[v].data) continue;  // computed by its product's GEMM
         lower_pointwise(e, PointwiseTree{g_, static_cast<ValueId>(v), plan_.loop_of, refs}, out);
         refs[v] = out;
         continue;
@@ -289,6 +290,19 @@ class GraphLowering {
       NodeCx cx{e, n, {}, out};
       cx.scratch = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.scratch);
       for (ValueId a : n.args) cx.args.push_back(refs[static_cast<size_t>(a)]);
+      ValueId root = plan_.epilogue_of[v];
+      if (root != kNoValue) {
+        // The product is computed where its epilogue's root is to be stored
+        // (the same region, or the caller's buffer for a direct result).
+        auto it = direct.find(root);
+        if (it != direct.end()) cx.out.data = it->second;
+        refs[v] = cx.out;
+        TensorRef root_out = cx.out;
+        root_out.shape = &g_.node(root).type.shape;
+        cx.epilogue = emit_epilogue(e, PointwiseTree{g_, root, plan_.loop_of, refs},
+                                    static_cast<ValueId>(v), root_out);
+        refs[static_cast<size_t>(root)] = root_out;
+      }
       lower_node(cx);
       refs[v] = cx.out;
     }
@@ -365,6 +379,8 @@ Placement placement_of(OpKind op) {
   }
   throw std::logic_error("storage out of range");
 }
+
+bool takes_epilogue(OpKind op) { return codegen::lowering_of(op).epilogue; }
 
 bool pointwise(OpKind op) {
   codegen::OpLowering l = codegen::lowering_of(op);

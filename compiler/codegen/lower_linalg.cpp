@@ -49,7 +49,10 @@ constexpr int64_t kInlineWork = 512;
 void lower_matmul(NodeCx& cx) {
   const TensorRef& a = cx.args[0];
   const TensorRef& b = cx.args[1];
-  if (a.uniform || b.uniform) return lower_matmul_loops(cx);
+  if (a.uniform || b.uniform) {
+    lower_matmul_loops(cx);
+    return apply_epilogue(cx.e, cx.epilogue, cx.out.dims[0], cx.out.dims[1]);
+  }
   Emitter& e = cx.e;
   auto& ir = e.b();
   bool ta = cx.attrs().get_bool("ta"), tb = cx.attrs().get_bool("tb");
@@ -59,10 +62,11 @@ void lower_matmul(NodeCx& cx) {
   // Sizes are at least their constant factor (a symbol is >= 1, or the
   // product is empty): above the bound, the inline loops would be dead code.
   const Shape& as = *a.shape;
-  int64_t least = cx.node.type.shape[0].coeff() * cx.node.type.shape[1].coeff() *
-                  as[ta ? 0 : 1].coeff();
+  int64_t least =
+      cx.node.type.shape[0].coeff() * cx.node.type.shape[1].coeff() * as[ta ? 0 : 1].coeff();
   if (least > kInlineWork) {
-    emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch);
+    emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch,
+              cx.epilogue);
     return;
   }
   llvm::Function* f = ir.GetInsertBlock()->getParent();
@@ -72,9 +76,10 @@ void lower_matmul(NodeCx& cx) {
   ir.CreateCondBr(ir.CreateICmpSLE(e.mul(e.mul(m, n), k), e.i64(kInlineWork)), small, large);
   ir.SetInsertPoint(small);
   lower_matmul_loops(cx);
+  apply_epilogue(e, cx.epilogue, m, n);
   ir.CreateBr(done);
   ir.SetInsertPoint(large);
-  emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch);
+  emit_gemm(e, m, n, k, strided(e, a, ta), strided(e, b, tb), cx.out.data, cx.scratch, cx.epilogue);
   ir.CreateBr(done);
   ir.SetInsertPoint(done);
 }

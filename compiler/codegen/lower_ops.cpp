@@ -61,7 +61,7 @@ OpLowering lowering_of(OpKind kind) {
     case OpKind::greater_equal: return binary(scalar_greater_equal);
 
     // Linear algebra.
-    case OpKind::matmul: return whole(lower_matmul);
+    case OpKind::matmul: return {Storage::Buffer, lower_matmul, nullptr, nullptr, true};
     case OpKind::transpose: return whole(lower_transpose);
 
     // Reductions.

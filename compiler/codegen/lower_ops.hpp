@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "codegen/emitter.hpp"
+#include "codegen/gemm.hpp"
 
 namespace adjoint::codegen {
 
@@ -32,6 +33,9 @@ struct NodeCx {
   // Per-call scratch shared by every node (nodes run one after another),
   // 64-byte aligned, at least scratch_bytes(node) long.
   llvm::Value* scratch = nullptr;
+  // For an op that takes an epilogue (OpLowering::epilogue): the pointwise
+  // pass to apply to blocks of `out` as they are finished, if any.
+  GemmEpilogue epilogue;
   const Attrs& attrs() const { return node.attrs; }
 };
 
@@ -45,6 +49,7 @@ struct OpLowering {
   LowerFn lower = nullptr;    // a whole-tensor lowering, or
   UnaryFn unary = nullptr;    // an elementwise op by its scalar formula, or
   BinaryFn binary = nullptr;  // a broadcasting binary op by its scalar formula
+  bool epilogue = false;      // `lower` applies NodeCx::epilogue (see fusion.hpp)
 };
 
 // The lowering of `kind`; std::logic_error for composite ops, which never
@@ -71,6 +76,20 @@ struct PointwiseTree {
 // One loop (or nest) computing the tree into `out`: each element from the
 // leaves' elements at that index, by the ops' scalar formulas.
 void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out);
+// The tree's leaves (fused_leaves order) as its loops read them: a leaf of
+// one element loaded once, as a uniform value.
+std::vector<TensorRef> pointwise_leaves(Emitter& e, const PointwiseTree& t);
+// The tree's value at one element, from its leaves' elements `at`.
+llvm::Value* pointwise_value(Emitter& e, const PointwiseTree& t,
+                             const std::vector<llvm::Value*>& at);
+// The tree as the epilogue of `product`, the one leaf that is a product of
+// out's shape [m,n] (and shares out's storage): emits the block function
+// (see GemmEpilogue) and, in e's function, its context of the leaves'
+// pointers and sizes, valid until e's function returns.
+GemmEpilogue emit_epilogue(Emitter& e, const PointwiseTree& t, ValueId product,
+                           const TensorRef& out);
+// Applies an epilogue to all of an [m,n] result at once.
+void apply_epilogue(Emitter& e, const GemmEpilogue& epi, llvm::Value* m, llvm::Value* n);
 void lower_constant(NodeCx& cx);
 void lower_numel(NodeCx& cx);
 llvm::Value* scalar_neg(Emitter& e, const Attrs& a, llvm::Value* x);

@@ -123,13 +123,19 @@ Region region_for(const Graph& g, ValueId v, ValueId first, ValueId last,
 // Per Buffer node, the first node of the in-place chain it belongs to (see
 // writes_elementwise): v overwrites an operand (for the root of a fused
 // tree, a leaf) whose elements nothing reads after v, read at v's own flat
-// index (same shape), of v's element type.
+// index (same shape), of v's element type. The root of a GEMM epilogue
+// always overwrites its product.
 std::vector<ValueId> in_place_chains(const Graph& g, const std::vector<ValueId>& storage,
                                      const std::vector<ValueId>& last,
-                                     const std::vector<ValueId>& loop_of) {
+                                     const std::vector<ValueId>& loop_of,
+                                     const std::vector<ValueId>& epilogue_of) {
   std::vector<ValueId> chain(storage);
+  for (ValueId p = 0; p < g.size(); ++p)
+    if (ValueId r = epilogue_of[static_cast<size_t>(p)]; r != kNoValue)
+      chain[static_cast<size_t>(r)] = chain[static_cast<size_t>(p)];
   for (ValueId v = 0; v < g.size(); ++v) {
     const Node& n = g.node(v);
+    if (chain[static_cast<size_t>(v)] != v) continue;  // an epilogue's root
     if (storage[static_cast<size_t>(v)] != v || !writes_elementwise(n.op)) continue;
     for (ValueId a : fused_leaves(g, loop_of, v)) {
       ValueId h = storage[static_cast<size_t>(a)];
@@ -235,7 +241,8 @@ MemoryPlan plan_memory(const Graph& g) {
   p.loop_of = fuse_pointwise(g);
   std::vector<ValueId> holder = storage_nodes(g, p.loop_of);
   p.last_read = last_uses(g, holder, p.loop_of);
-  std::vector<ValueId> chain = in_place_chains(g, holder, p.last_read, p.loop_of);
+  p.epilogue_of = gemm_epilogues(g, p.loop_of);
+  std::vector<ValueId> chain = in_place_chains(g, holder, p.last_read, p.loop_of, p.epilogue_of);
   std::vector<int> index(g.nodes.size(), -1);  // a chain's region, by its first node
   for (ValueId v = 0; v < g.size(); ++v) {
     if (holder[static_cast<size_t>(v)] != v) continue;

@@ -11,7 +11,10 @@
 // is valid for each of them and one m_workspace_size serves all.
 //
 // Pointwise nodes fused into a reader's loop (fusion.hpp) get no region;
-// their reads happen in the loop of the node that computes them.
+// their reads happen in the loop of the node that computes them. The root of
+// a tree that is a GEMM's epilogue takes over the product's region (it
+// rewrites the product in place, block by block); its reads happen earlier
+// than the plan counts them, inside the GEMM, which only shortens lifetimes.
 //
 // An elementwise result may take over the region of an operand of its shape
 // (or a leaf of its fused tree) that is read for the last time by it
@@ -110,6 +113,9 @@ struct MemoryPlan {
   // Per node: the node whose loop computes it (see fusion.hpp); a node fused
   // into another's loop has no storage.
   std::vector<ValueId> loop_of;
+  // Per node: for a matrix product, the root of the tree its GEMM applies as
+  // an epilogue (see fusion.hpp); else kNoValue.
+  std::vector<ValueId> epilogue_of;
   std::vector<Arena> arenas;    // in layout order
   std::vector<Region> regions;  // by first value in node order, then the snapshots
   // Per node: the index in `regions` of the storage that holds its elements

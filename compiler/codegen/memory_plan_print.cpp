@@ -110,6 +110,13 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
       fused += row(value_str(g, v), op_name(g.node(v).op), g.node(v).type.str(), "-", "-",
                    "in the loop of %" + std::to_string(root));
   if (!fused.empty()) o << "\nfused: computed inside another node's loop, no storage\n" << fused;
+  std::string epilogues;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (ValueId root = plan.epilogue_of[static_cast<size_t>(v)]; root != kNoValue)
+      epilogues += "  %" + std::to_string(root) + " (" + op_name(g.node(root).op) +
+                   ") is applied by the GEMM of %" + std::to_string(v) +
+                   " to each block of it as the block is finished\n";
+  if (!epilogues.empty()) o << "\nGEMM epilogues\n" << epilogues;
   SizePoly total = plan.total(), unplanned = plan.unplanned();
   o << "\nworkspace: " << with_value(total, env, concrete)
     << " bytes, + the GEMM scratch (sized by code generation)\n";
