@@ -102,8 +102,9 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     CHECK(r.first <= r.last);
     spans.push_back(s);
   }
-  // A fused node is pointwise, read once, by a node of its loop, of its type,
-  // and is not a result.
+  // A fused node is pointwise, read once, by a node of its loop, and is not
+  // a result. Its loop is a pointwise node's of its type, or a reduction's
+  // that reads each element once, whose operand tree reads flat.
   std::vector<int> reads(g.nodes.size(), 0);
   for (const Node& n : g.nodes)
     for (ValueId a : n.args) ++reads[static_cast<size_t>(a)];
@@ -112,9 +113,16 @@ void check_plan(const Graph& g, const MemoryPlan& plan, const DimEnv& env) {
     if (root == v) continue;
     INFO("%" << v << " fused into the loop of %" << root);
     CHECK(pointwise(g.node(v).op));
-    CHECK(pointwise(g.node(root).op));
+    if (pointwise(g.node(root).op)) {
+      CHECK(g.type(root) == g.type(v));
+    } else {
+      CHECK(reads_once(g.node(root).op));
+      for (ValueId l : fused_leaves(g, plan.loop_of, v, root)) {
+        const Shape& s = g.type(l).shape;
+        CHECK((s == g.type(v).shape || num_elements(s) == Dim(1)));
+      }
+    }
     CHECK(root > v);
-    CHECK(g.type(root) == g.type(v));
     CHECK(reads[static_cast<size_t>(v)] == 1);
     for (ValueId u = v + 1; u < g.size(); ++u)
       for (ValueId a : g.node(u).args)
@@ -401,6 +409,47 @@ output w = %14
   CHECK(plan.region_of(6) == plan.region_of(4));
   for (int64_t b : {1, 9}) check_plan(g, plan, {{"B", b}});
   for (int64_t b : {1, 2, 9}) check_native_forward(g, b, 7);
+}
+
+TEST_CASE("fusion: a sum computes the tree it reads as it reads it", "[plan]") {
+  // (y - t)^2 * s is summed whole (%7), and tanh(t) summed to [B,1] (%9):
+  // both trees read flat and live in their sums' loops (%4, read twice, is
+  // stored). %10 reads a broadcast row (%2), so it keeps a loop (and a
+  // buffer) of its own.
+  for (const char* t : {"f32", "f64"}) {
+    std::string text = std::string("model red ") + t + R"(
+%0 y = input {dtype="T", name="y", shape=[B,70]} : T[B,70]
+%1 t = input {dtype="T", name="t", shape=[B,70]} : T[B,70]
+%2 r = input {dtype="T", name="r", shape=[70]} : T[70]
+%3 s = input {dtype="T", name="s", shape=[1]} : T[1]
+%4 = sub(%0, %1) : T[B,70]
+%5 = mul(%4, %4) : T[B,70]
+%6 = mul(%5, %3) : T[B,70]
+%7 loss = sum(%6) : T
+%8 = tanh(%1) : T[B,70]
+%9 u = sum_to(%8) {shape=[B,1]} : T[B,1]
+%10 = mul(%0, %2) : T[B,70]
+%11 v = sum_to(%10) {shape=[70]} : T[70]
+output loss = %7
+output u = %9
+output v = %11
+)";
+    for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
+      text.replace(at, 1, t);
+    INFO(text);
+    Graph g = parse_graph(text, "red.ir");
+    MemoryPlan plan = plan_memory(g);
+    CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 3, 4, 7, 7, 7, 9, 9, 10, 11});
+    for (int64_t b : {1, 6}) check_plan(g, plan, {{"B", b}});
+    NativeModel m = NativeModel::compile(g);
+    for (int64_t b : {1, 7}) {
+      TensorMap leaves = random_leaves(g, {{"B", b}}, 4);
+      Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves),
+                                     std::string(t) == "f64" ? 1e-12 : 1e-5);
+      INFO(c.report);
+      CHECK(c.ok);
+    }
+  }
 }
 
 TEST_CASE("fusion: a broadcasting tree over short rows stays unfused", "[plan]") {

@@ -70,6 +70,7 @@ llvm::Value* Emitter::element_ptr(const TensorRef& t, llvm::Value* index) {
 
 llvm::Value* Emitter::load(const TensorRef& t, llvm::Value* index) {
   if (t.uniform) return t.uniform;
+  if (t.compute) return t.compute(index);
   return b_.CreateLoad(elem_ty(t.dtype), element_ptr(t, index));
 }
 

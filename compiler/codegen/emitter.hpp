@@ -24,13 +24,16 @@ namespace adjoint::codegen {
 
 // A tensor value in a generated function: row-major elements at `data`, or,
 // for a value whose elements are all equal (a constant, numel), `uniform`
-// with no storage at all.
+// with no storage at all, or, for a pointwise tree fused into the node that
+// reads it (fusion.hpp), `compute`: code for the element at a flat index,
+// emitted where the reader loads it.
 struct TensorRef {
   DType dtype = DType::f32;
   const Shape* shape = nullptr;    // the IR's shape (what is statically 1)
   std::vector<llvm::Value*> dims;  // i64 sizes at run time
   llvm::Value* data = nullptr;     // element pointer
   llvm::Value* uniform = nullptr;  // every element's value
+  std::function<llvm::Value*(llvm::Value*)> compute;
   size_t rank() const { return dims.size(); }
 };
 
@@ -72,7 +75,8 @@ class Emitter {
   // --- Elements ---
   llvm::Value* fconst(double v) { return llvm::ConstantFP::get(float_ty(), v); }
   llvm::Value* element_ptr(const TensorRef& t, llvm::Value* index);
-  // Element `index` (flat) of t; a uniform tensor ignores the index.
+  // Element `index` (flat) of t; a uniform tensor ignores the index, a
+  // computed one emits its element's code here.
   llvm::Value* load(const TensorRef& t, llvm::Value* index);
   void store(const TensorRef& t, llvm::Value* index, llvm::Value* v);
   // A label/index element as an i64 (i32 tensors are int32).

@@ -42,6 +42,15 @@ bool worth_a_nest(const Graph& g, const std::vector<ValueId>& loop_of, ValueId r
   return !row.is_const() || row.value() >= kShortestFusedRow;
 }
 
+// Whether every leaf of the tree rooted at `root` in `owner`'s loop has the
+// root's shape or one element.
+bool reads_flat(const Graph& g, const std::vector<ValueId>& loop_of, ValueId root, ValueId owner) {
+  const Shape& out = g.type(root).shape;
+  for (ValueId l : fused_leaves(g, loop_of, root, owner))
+    if (g.type(l).shape != out && !one_element(g.type(l).shape)) return false;
+  return true;
+}
+
 }  // namespace
 
 std::vector<ValueId> fuse_pointwise(const Graph& g) {
@@ -62,9 +71,23 @@ std::vector<ValueId> fuse_pointwise(const Graph& g) {
     const Node &n = g.node(v), &rn = g.node(r);
     if (pointwise(n.op) && pointwise(rn.op) && n.type == rn.type)
       loop_of[i] = loop_of[static_cast<size_t>(r)];
+    else if (pointwise(n.op) && reads_once(rn.op))
+      loop_of[i] = r;
+  }
+  // A tree in a reduction (rooted at its operand) must read flat; else it
+  // gets its own loop.
+  for (ValueId v = 0; v < g.size(); ++v) {
+    ValueId owner = loop_of[static_cast<size_t>(v)];
+    if (owner == v || pointwise(g.node(owner).op)) continue;
+    const std::vector<ValueId>& args = g.node(owner).args;
+    if (std::find(args.begin(), args.end(), v) == args.end()) continue;
+    if (reads_flat(g, loop_of, v, owner)) continue;
+    for (ValueId u = 0; u <= v; ++u)
+      if (loop_of[static_cast<size_t>(u)] == owner) loop_of[static_cast<size_t>(u)] = v;
   }
   for (ValueId v = 0; v < g.size(); ++v)
-    if (loop_of[static_cast<size_t>(v)] == v && !worth_a_nest(g, loop_of, v))
+    if (loop_of[static_cast<size_t>(v)] == v && pointwise(g.node(v).op) &&
+        !worth_a_nest(g, loop_of, v))
       for (ValueId u = 0; u < v; ++u)
         if (loop_of[static_cast<size_t>(u)] == v) loop_of[static_cast<size_t>(u)] = u;
   return loop_of;
@@ -90,12 +113,13 @@ std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& 
   return epilogue;
 }
 
-std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of,
-                                  ValueId root) {
+std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of, ValueId root,
+                                  ValueId owner) {
+  if (owner == kNoValue) owner = root;
   std::vector<ValueId> leaves;
   std::function<void(ValueId)> walk = [&](ValueId v) {
     for (ValueId a : g.node(v).args) {
-      if (a != root && loop_of[static_cast<size_t>(a)] == root)
+      if (a != root && a != owner && loop_of[static_cast<size_t>(a)] == owner)
         walk(a);
       else if (std::find(leaves.begin(), leaves.end(), a) == leaves.end())
         leaves.push_back(a);

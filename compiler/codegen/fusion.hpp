@@ -15,6 +15,11 @@
 // checks run once per row, and on short rows cost more than the buffers
 // fusion saves.
 //
+// A tree read only by a reduction that reads each element once (sum,
+// sum_to: OpLowering::reads_once) is computed inside the reduction's loop,
+// element by element as the sum reads it, when it reads flat (every leaf of
+// the root's shape, or one element): mean((y - t)^2) stores no square.
+//
 // A tree can also be the epilogue of a matrix product: when the product is
 // read by nothing but the tree, has the root's shape and type, and every
 // other leaf of the tree is computed before the product, the GEMM applies
@@ -44,6 +49,11 @@ bool pointwise(OpKind op);
 // fused into a reader (then that reader's own loop_of).
 std::vector<ValueId> fuse_pointwise(const Graph& g);
 
+// Whether the lowering of `op` reads each operand element once, at its flat
+// index, so that a pointwise tree can be computed inside it. Defined by code
+// generation (lower_graph.cpp).
+bool reads_once(OpKind op);
+
 // Whether `op` can apply a pointwise tree to its result as an epilogue (a
 // matrix product through the GEMM). Defined by code generation, from its
 // lowering table (lower_graph.cpp).
@@ -54,8 +64,10 @@ bool takes_epilogue(OpKind op);
 std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& loop_of);
 
 // The leaves of the tree rooted at `root` (see above), each once, in the
-// order a depth-first walk of the operands meets them.
-std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of,
-                                  ValueId root);
+// order a depth-first walk of the operands meets them. The tree is the
+// nodes computed in `owner`'s loop: the root's own, or for a tree fused into
+// a reduction, the reduction's.
+std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of, ValueId root,
+                                  ValueId owner = kNoValue);
 
 }  // namespace adjoint

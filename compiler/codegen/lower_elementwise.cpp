@@ -30,7 +30,7 @@ bool reads_flat(const TensorRef& t, const TensorRef& out) {
 
 std::vector<TensorRef> pointwise_leaves(Emitter& e, const PointwiseTree& t) {
   std::vector<TensorRef> in;
-  for (ValueId l : fused_leaves(t.g, t.loop_of, t.root)) {
+  for (ValueId l : fused_leaves(t.g, t.loop_of, t.root, t.loop_owner())) {
     TensorRef x = t.refs[static_cast<size_t>(l)];
     // A one-element leaf (a [1] bias, a [1,1] scale) is read once, before
     // the loop, as a uniform value: the tree then reads flat.
@@ -43,9 +43,9 @@ std::vector<TensorRef> pointwise_leaves(Emitter& e, const PointwiseTree& t) {
 }
 
 V pointwise_value(Emitter& e, const PointwiseTree& t, const std::vector<V>& at) {
-  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root);
+  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root, t.loop_owner());
   std::function<V(ValueId)> eval = [&](ValueId v) -> V {
-    if (v != t.root && t.loop_of[static_cast<size_t>(v)] != t.root) {
+    if (v != t.root && t.loop_of[static_cast<size_t>(v)] != t.loop_owner()) {
       size_t k = static_cast<size_t>(std::find(leaves.begin(), leaves.end(), v) - leaves.begin());
       return at[k];
     }
@@ -77,6 +77,19 @@ void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
     for (size_t k = 0; k < in.size(); ++k) at.push_back(e.load(in[k], offsets[k + 1]));
     e.store(out, offsets[0], value(at));
   });
+}
+
+TensorRef computed_operand(Emitter& e, const PointwiseTree& t) {
+  const Node& n = t.g.node(t.root);
+  TensorRef out{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr, {}};
+  std::vector<TensorRef> in = pointwise_leaves(e, t);
+  // The tree reads flat (fusion.hpp): every leaf at the element's own index.
+  out.compute = [&e, t, in](V i) {
+    std::vector<V> at;
+    for (const TensorRef& x : in) at.push_back(e.load(x, i));
+    return pointwise_value(e, t, at);
+  };
+  return out;
 }
 
 void lower_constant(NodeCx& cx) { cx.out.uniform = cx.e.fconst(cx.attrs().get_f64("value")); }

@@ -289,7 +289,13 @@ class GraphLowering {
       }
       NodeCx cx{e, n, {}, out};
       cx.scratch = e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.scratch);
-      for (ValueId a : n.args) cx.args.push_back(refs[static_cast<size_t>(a)]);
+      for (ValueId a : n.args) {
+        // A tree fused into this reduction: its elements computed as read.
+        if (plan_.loop_of[static_cast<size_t>(a)] == static_cast<ValueId>(v))
+          refs[static_cast<size_t>(a)] = computed_operand(
+              e, PointwiseTree{g_, a, plan_.loop_of, refs, static_cast<ValueId>(v)});
+        cx.args.push_back(refs[static_cast<size_t>(a)]);
+      }
       ValueId root = plan_.epilogue_of[v];
       if (root != kNoValue) {
         // The product is computed where its epilogue's root is to be stored
@@ -381,6 +387,8 @@ Placement placement_of(OpKind op) {
 }
 
 bool takes_epilogue(OpKind op) { return codegen::lowering_of(op).epilogue; }
+
+bool reads_once(OpKind op) { return codegen::lowering_of(op).reads_once; }
 
 bool pointwise(OpKind op) {
   codegen::OpLowering l = codegen::lowering_of(op);

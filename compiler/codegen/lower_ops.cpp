@@ -65,13 +65,13 @@ OpLowering lowering_of(OpKind kind) {
     case OpKind::transpose: return whole(lower_transpose);
 
     // Reductions.
-    case OpKind::sum: return whole(lower_sum);
+    case OpKind::sum: return {Storage::Buffer, lower_sum, nullptr, nullptr, false, true};
     case OpKind::mean: composite(kind);
     case OpKind::max: return whole(lower_max);
     case OpKind::argmax_mask: return whole(lower_argmax_mask);
     case OpKind::logsumexp: return whole(lower_logsumexp);
     case OpKind::broadcast_to: return whole(lower_broadcast_to);
-    case OpKind::sum_to: return whole(lower_sum_to);
+    case OpKind::sum_to: return {Storage::Buffer, lower_sum_to, nullptr, nullptr, false, true};
 
     // Normalising and losses.
     case OpKind::softmax: return whole(lower_softmax);

@@ -50,6 +50,9 @@ struct OpLowering {
   UnaryFn unary = nullptr;    // an elementwise op by its scalar formula, or
   BinaryFn binary = nullptr;  // a broadcasting binary op by its scalar formula
   bool epilogue = false;      // `lower` applies NodeCx::epilogue (see fusion.hpp)
+  // `lower` reads each element of its operand once, by Emitter::load at its
+  // flat index, so a pointwise tree can be computed inside it (fusion.hpp).
+  bool reads_once = false;
 };
 
 // The lowering of `kind`; std::logic_error for composite ops, which never
@@ -67,11 +70,15 @@ llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 // --- Elementwise (lower_elementwise.cpp) ---
 
 // A pointwise node and the pointwise nodes fused into its loop (fusion.hpp).
+// `owner` is the node whose loop computes them: the root itself, or the
+// reduction the root is fused into.
 struct PointwiseTree {
   const Graph& g;
   ValueId root;
   const std::vector<ValueId>& loop_of;  // fuse_pointwise(g)
   const std::vector<TensorRef>& refs;   // per node; set for the tree's leaves
+  ValueId owner = kNoValue;             // kNoValue: the root
+  ValueId loop_owner() const { return owner == kNoValue ? root : owner; }
 };
 // One loop (or nest) computing the tree into `out`: each element from the
 // leaves' elements at that index, by the ops' scalar formulas.
@@ -88,6 +95,9 @@ llvm::Value* pointwise_value(Emitter& e, const PointwiseTree& t,
 // pointers and sizes, valid until e's function returns.
 GemmEpilogue emit_epilogue(Emitter& e, const PointwiseTree& t, ValueId product,
                            const TensorRef& out);
+// The tree as a computed operand of the reduction that owns it (see
+// TensorRef::compute): its one-element leaves are loaded here, once.
+TensorRef computed_operand(Emitter& e, const PointwiseTree& t);
 // Applies an epilogue to all of an [m,n] result at once.
 void apply_epilogue(Emitter& e, const GemmEpilogue& epi, llvm::Value* m, llvm::Value* n);
 void lower_constant(NodeCx& cx);
