@@ -66,6 +66,7 @@ class Simplifier {
   ValueId apply_identities(const Node& n, const std::vector<ValueId>& args);
   ValueId fold_matmul_transposes(const Node& n, const std::vector<ValueId>& args);
   ValueId transpose_matmul(ValueId product);
+  ValueId numel_of_ancestor(const Node& n, ValueId x);
 
   // Whether out-node `v` stands for an input node with a single user, so
   // that rewriting that user leaves it dead.
@@ -165,6 +166,25 @@ ValueId Simplifier::fold_constant(const Node& n, const std::vector<ValueId>& arg
   return b_.fill(value, n.type.shape);
 }
 
+// numel(x) -> numel(y) for the earliest ancestor y of x along operands of
+// x's shape (an input, often): the count reads only the shape, and a read
+// of x itself would keep x from being computed inside the loop of its one
+// real reader (mean(e^2): the sum computes e^2 as it reads it).
+ValueId Simplifier::numel_of_ancestor(const Node& n, ValueId x) {
+  const Shape& s = out_.type(x).shape;
+  ValueId y = x;
+  for (bool found = true; found;) {
+    found = false;
+    for (ValueId a : def(y).args)
+      if (out_.type(a).shape == s) {
+        y = a;
+        found = true;
+        break;
+      }
+  }
+  return y == x ? kNoValue : try_node(OpKind::numel, {y}, n.attrs);
+}
+
 // matmul(transpose(a), b){ta} -> matmul(a, b){!ta}, and the same for b.
 // Flags are written only when true, as the matmul row's VJP writes them, so
 // equal products look equal to cse; a node with an explicit false flag is
@@ -240,6 +260,8 @@ ValueId Simplifier::apply_identities(const Node& n, const std::vector<ValueId>& 
     case OpKind::broadcast_to:
     case OpKind::sum_to:
       return out_.type(args[0]) == t ? args[0] : kNoValue;
+    case OpKind::numel:
+      return numel_of_ancestor(n, args[0]);
     default:
       return kNoValue;
   }
