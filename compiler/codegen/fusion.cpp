@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 namespace adjoint {
 
@@ -111,6 +112,23 @@ std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& 
     }
   }
   return epilogue;
+}
+
+std::vector<ValueId> alongside_of(const Graph& g, const std::vector<ValueId>& loop_of) {
+  std::vector<ValueId> with(g.nodes.size(), kNoValue);
+  for (ValueId v = 0; v < g.size(); ++v) {
+    if (loop_of[static_cast<size_t>(v)] != v || g.node(v).args.empty()) continue;
+    ValueId operand = g.node(v).args[0];
+    for (ValueId s = operand + 1; s < v && with[static_cast<size_t>(v)] == kNoValue; ++s)
+      if (loop_of[static_cast<size_t>(s)] == s && !g.node(s).args.empty() &&
+          g.node(s).args[0] == operand && computes_alongside(g, s, v))
+        with[static_cast<size_t>(v)] = s;
+  }
+  // One node computes at most one other.
+  std::vector<char> taken(g.nodes.size(), 0);
+  for (ValueId& s : with)
+    if (s != kNoValue && std::exchange(taken[static_cast<size_t>(s)], 1)) s = kNoValue;
+  return with;
 }
 
 std::vector<ValueId> fused_leaves(const Graph& g, const std::vector<ValueId>& loop_of, ValueId root,

@@ -27,6 +27,12 @@
 // is in cache, and the root overwrites the product in place (bias and
 // activation after x @ W; the activation's derivative mask after dy @ W^T).
 //
+// A node can also compute a later node's whole result in its own pass, as
+// softmax_cross_entropy(z, y) does for the softmax(z) its gradient reads:
+// the loss and its gradient's softmax share one row loop (the row's max and
+// sum of exponentials are computed once). The later node keeps its storage,
+// live from the earlier node on.
+//
 // Evaluation order and formulas do not change, so results are the same bits
 // as without fusion. The memory plan (memory_plan.hpp) counts a read by a
 // fused node as a read by its root, where it happens.
@@ -53,6 +59,13 @@ std::vector<ValueId> fuse_pointwise(const Graph& g);
 // index, so that a pointwise tree can be computed inside it. Defined by code
 // generation (lower_graph.cpp).
 bool reads_once(OpKind op);
+
+// Whether node `earlier`'s lowering can also compute node `later` (see
+// above). Defined by code generation, from its lowering table.
+bool computes_alongside(const Graph& g, ValueId earlier, ValueId later);
+
+// Per node: the earlier node whose lowering computes it too, or kNoValue.
+std::vector<ValueId> alongside_of(const Graph& g, const std::vector<ValueId>& loop_of);
 
 // Whether `op` can apply a pointwise tree to its result as an epilogue (a
 // matrix product through the GEMM). Defined by code generation, from its

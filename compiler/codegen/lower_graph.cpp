@@ -52,6 +52,10 @@ class GraphLowering {
     dims_ = llvm::StructType::create(ctx_, {ptr_, i32}, "adj_dims");
     unsigned i = 0, p = 0;
     for (ValueId v : g.inputs()) leaf_index_[v] = i++;
+    alongside_.assign(g.nodes.size(), kNoValue);
+    for (ValueId v = 0; v < g.size(); ++v)
+      if (ValueId with = plan_.alongside[static_cast<size_t>(v)]; with != kNoValue)
+        alongside_[static_cast<size_t>(with)] = v;
     for (ValueId v : g.params()) leaf_index_[v] = p++;
   }
 
@@ -259,30 +263,39 @@ class GraphLowering {
     Layout l = layout(e);
     std::vector<bool> need = needed_for(g_, roots);
     std::vector<TensorRef> refs(g_.nodes.size());
+    // A Buffer node's tensor: in the caller's buffer for a direct result,
+    // else in its workspace region.
+    auto buffer = [&](ValueId v) {
+      const Node& n = g_.node(v);
+      TensorRef t{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr, {}};
+      auto it = direct.find(v);
+      t.data = it != direct.end() ? it->second
+                                  : e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace,
+                                                            l.offsets[static_cast<size_t>(v)]);
+      return t;
+    };
     for (size_t v = 0; v < g_.nodes.size(); ++v) {
       // A fused node is computed in its root's loop (see fusion.hpp).
       if (!need[v] || plan_.loop_of[v] != static_cast<ValueId>(v)) continue;
+      // Computed already: an epilogue's root by its product's GEMM, or a node
+      // computed alongside an earlier one.
+      if (refs[v].data) continue;
       const Node& n = g_.nodes[v];
-      TensorRef out{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr};
+      TensorRef out{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr, {}};
       switch (lowering_of(n.op).storage) {
         case Storage::Leaf:
           out.data = tensor_data(e, n.op == OpKind::input ? inputs : params,
                                  leaf_index_.at(static_cast<ValueId>(v)));
           refs[v] = out;
           continue;
-        case Storage::Buffer: {
-          auto it = direct.find(static_cast<ValueId>(v));
-          out.data = it != direct.end()
-                         ? it->second
-                         : e.b().CreateInBoundsGEP(e.b().getInt8Ty(), workspace, l.offsets[v]);
+        case Storage::Buffer:
+          out = buffer(static_cast<ValueId>(v));
           break;
-        }
         case Storage::Uniform:
         case Storage::Alias:
           break;
       }
       if (pointwise(n.op)) {
-        if (refs[v].data) continue;  // computed by its product's GEMM
         lower_pointwise(e, PointwiseTree{g_, static_cast<ValueId>(v), plan_.loop_of, refs}, out);
         refs[v] = out;
         continue;
@@ -309,8 +322,11 @@ class GraphLowering {
                                     static_cast<ValueId>(v), root_out);
         refs[static_cast<size_t>(root)] = root_out;
       }
+      ValueId later = alongside_[v];
+      if (later != kNoValue && need[static_cast<size_t>(later)]) cx.also = buffer(later);
       lower_node(cx);
       refs[v] = cx.out;
+      if (cx.also.data) refs[static_cast<size_t>(later)] = cx.also;
     }
     return refs;
   }
@@ -344,6 +360,7 @@ class GraphLowering {
   llvm::StructType* tensor_ = nullptr;
   llvm::StructType* dims_ = nullptr;
   std::map<ValueId, unsigned> leaf_index_;
+  std::vector<ValueId> alongside_;  // per node: the later node its lowering also computes
   llvm::Function* core_ =
       nullptr;  // m_grad_core, once emitted  // position among inputs, or among params
   MemoryPlan plan_;
@@ -389,6 +406,12 @@ Placement placement_of(OpKind op) {
 bool takes_epilogue(OpKind op) { return codegen::lowering_of(op).epilogue; }
 
 bool reads_once(OpKind op) { return codegen::lowering_of(op).reads_once; }
+
+bool computes_alongside(const Graph& g, ValueId earlier, ValueId later) {
+  const Node& n = g.node(earlier);
+  codegen::AlongsideFn can = codegen::lowering_of(n.op).alongside;
+  return can && can(g, n, g.node(later));
+}
 
 bool pointwise(OpKind op) {
   codegen::OpLowering l = codegen::lowering_of(op);

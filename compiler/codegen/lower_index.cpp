@@ -10,6 +10,7 @@
 //  - gather: the output row is all NaN;
 //  - scatter_add: the source row is skipped (its gather row is NaN already).
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "codegen/lower_ops.hpp"
@@ -27,7 +28,50 @@ V in_range(Emitter& e, V i, V bound) { return e.b().CreateICmpULT(i, bound); }
 
 }  // namespace
 
-// loss_i = (m + log(sum_j exp(z_ij - m))) - z_i[label_i], m the row max.
+bool sce_computes_softmax(const Graph& g, const Node& sce, const Node& other) {
+  if (other.op != OpKind::softmax || other.args.at(0) != sce.args.at(0)) return false;
+  const Type& z = g.type(sce.args[0]);
+  std::optional<int64_t> axis = normalize_axis(other.attrs.get_int("axis", -1), z.shape.size());
+  return z.shape.size() == 2 && axis == 1 && other.type == z;
+}
+
+namespace {
+
+// Row i of softmax(z) along the classes, as lower_softmax computes it: the
+// row's first maximum m2 (its own rule: NaN first wins), lse = m2 +
+// log(sum exp(z - m2)) (m2 itself when infinite), then exp(z - lse). The
+// loss's max m and sum s are reused when m2 equals m, which it does
+// whenever the row has no NaN (both take the first maximal element).
+void softmax_row(Emitter& e, const TensorRef& z, const TensorRef& out, V classes,
+                 const std::function<V(V)>& at, V m, V s) {
+  llvm::Type* f = e.float_ty();
+  V m2 = e.local(f, e.fconst(-HUGE_VAL), "softmax_max");
+  e.loop(classes, [&](V j) {
+    V zj = e.load(z, at(j));
+    V first = e.b().CreateICmpEQ(j, e.i64(0));
+    e.set(m2, e.select(first, zj, e.select(e.gt(zj, e.get(m2, f)), zj, e.get(m2, f))));
+  });
+  V best = e.get(m2, f);
+  V s2 = e.local(f, s, "softmax_sum");
+  e.if_then(e.b().CreateFCmpUNE(best, m), [&] {
+    e.set(s2, e.fconst(0));
+    e.loop(classes, [&](V j) {
+      V t = e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(z, at(j)), best));
+      e.set(s2, e.fadd(e.get(s2, f), t));
+    });
+  });
+  V lse = e.fadd(best, e.intrinsic(llvm::Intrinsic::log, e.get(s2, f)));
+  V inf = e.b().CreateFCmpOEQ(e.intrinsic(llvm::Intrinsic::fabs, best), e.fconst(HUGE_VAL));
+  lse = e.select(inf, best, lse);
+  e.loop(classes, [&](V j) {
+    e.store(out, at(j), e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(z, at(j)), lse)));
+  });
+}
+
+}  // namespace
+
+// loss_i = (m + log(sum_j exp(z_ij - m))) - z_i[label_i], m the row max;
+// with NodeCx::also, the row's softmax too (see softmax_row).
 void lower_softmax_cross_entropy(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& z = cx.args[0];
@@ -52,6 +96,7 @@ void lower_softmax_cross_entropy(NodeCx& cx) {
     V loss = e.local(f, nan(e), "loss");
     e.if_then(in_range(e, label, classes), [&] { e.set(loss, e.fsub(lse, e.load(z, at(label)))); });
     e.store(cx.out, i, e.get(loss, f));
+    if (cx.also.data) softmax_row(e, z, cx.also, classes, at, e.get(m, f), e.get(s, f));
   });
 }
 

@@ -76,7 +76,9 @@ OpLowering lowering_of(OpKind kind) {
     // Normalising and losses.
     case OpKind::softmax: return whole(lower_softmax);
     case OpKind::log_softmax: return whole(lower_log_softmax);
-    case OpKind::softmax_cross_entropy: return whole(lower_softmax_cross_entropy);
+    case OpKind::softmax_cross_entropy:
+      return {Storage::Buffer, lower_softmax_cross_entropy, nullptr, nullptr, false, false,
+              sce_computes_softmax};
     case OpKind::one_hot: return whole(lower_one_hot);
     case OpKind::mse: composite(kind);
     case OpKind::bce_with_logits: return binary(scalar_bce_with_logits);

@@ -36,10 +36,15 @@ struct NodeCx {
   // For an op that takes an epilogue (OpLowering::epilogue): the pointwise
   // pass to apply to blocks of `out` as they are finished, if any.
   GemmEpilogue epilogue;
+  // For an op that computes a later node alongside (OpLowering::alongside):
+  // that node's result, to be written too; no data if it is not needed.
+  TensorRef also;
   const Attrs& attrs() const { return node.attrs; }
 };
 
 using LowerFn = void (*)(NodeCx& cx);
+// Whether node `self`'s lowering can also compute node `other` (fusion.hpp).
+using AlongsideFn = bool (*)(const Graph& g, const Node& self, const Node& other);
 // The scalar formula of an elementwise op, in the model's float type.
 using UnaryFn = llvm::Value* (*)(Emitter& e, const Attrs& attrs, llvm::Value* x);
 using BinaryFn = llvm::Value* (*)(Emitter& e, const Attrs& attrs, llvm::Value* a, llvm::Value* b);
@@ -53,6 +58,7 @@ struct OpLowering {
   // `lower` reads each element of its operand once, by Emitter::load at its
   // flat index, so a pointwise tree can be computed inside it (fusion.hpp).
   bool reads_once = false;
+  AlongsideFn alongside = nullptr;
 };
 
 // The lowering of `kind`; std::logic_error for composite ops, which never
@@ -145,6 +151,9 @@ void lower_log_softmax(NodeCx& cx);
 
 // --- Losses and indexing (lower_index.cpp) ---
 void lower_softmax_cross_entropy(NodeCx& cx);
+// The softmax of the same logits along the classes: computed in the loss's
+// row loop (NodeCx::also).
+bool sce_computes_softmax(const Graph& g, const Node& sce, const Node& other);
 void lower_one_hot(NodeCx& cx);
 void lower_gather(NodeCx& cx);
 void lower_scatter_add(NodeCx& cx);

@@ -242,6 +242,7 @@ MemoryPlan plan_memory(const Graph& g) {
   std::vector<ValueId> holder = storage_nodes(g, p.loop_of);
   p.last_read = last_uses(g, holder, p.loop_of);
   p.epilogue_of = gemm_epilogues(g, p.loop_of);
+  p.alongside = alongside_of(g, p.loop_of);
   std::vector<ValueId> chain = in_place_chains(g, holder, p.last_read, p.loop_of, p.epilogue_of);
   std::vector<int> index(g.nodes.size(), -1);  // a chain's region, by its first node
   for (ValueId v = 0; v < g.size(); ++v) {
@@ -250,7 +251,8 @@ MemoryPlan plan_memory(const Graph& g) {
     ValueId last = p.last_read[static_cast<size_t>(v)];
     if (head == v) {
       index[static_cast<size_t>(v)] = static_cast<int>(p.regions.size());
-      p.regions.push_back(region_for(g, v, v, last, p.arenas));
+      ValueId with = p.alongside[static_cast<size_t>(v)];
+      p.regions.push_back(region_for(g, v, with == kNoValue ? v : with, last, p.arenas));
     } else {
       Region& r = p.regions[static_cast<size_t>(index[static_cast<size_t>(head)])];
       r.values.push_back(v);

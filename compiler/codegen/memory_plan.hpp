@@ -15,6 +15,7 @@
 // a tree that is a GEMM's epilogue takes over the product's region (it
 // rewrites the product in place, block by block); its reads happen earlier
 // than the plan counts them, inside the GEMM, which only shortens lifetimes.
+// A node computed alongside an earlier one is live from that earlier node.
 //
 // An elementwise result may take over the region of an operand of its shape
 // (or a leaf of its fused tree) that is read for the last time by it
@@ -116,6 +117,9 @@ struct MemoryPlan {
   // Per node: for a matrix product, the root of the tree its GEMM applies as
   // an epilogue (see fusion.hpp); else kNoValue.
   std::vector<ValueId> epilogue_of;
+  // Per node: the earlier node whose lowering also computes it (see
+  // fusion.hpp), whose position starts its region's live range; else kNoValue.
+  std::vector<ValueId> alongside;
   std::vector<Arena> arenas;    // in layout order
   std::vector<Region> regions;  // by first value in node order, then the snapshots
   // Per node: the index in `regions` of the storage that holds its elements

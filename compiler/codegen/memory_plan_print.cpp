@@ -98,7 +98,10 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
       for (size_t k = 0; k < r->values.size(); ++k) {
         ValueId v = r->values[k];
         const Node& n = g.node(v);
-        std::string live = live_str(v, plan.last_read[static_cast<size_t>(v)], g.size());
+        // The first value's region may start earlier, where it is computed
+        // alongside another node.
+        std::string live =
+            live_str(k == 0 ? r->first : v, plan.last_read[static_cast<size_t>(v)], g.size());
         if (k > 0) live += "  in place of %" + std::to_string(r->values[k - 1]);
         o << row(value_str(g, v), op_name(n.op), n.type.str(), bytes, offset, live);
       }
@@ -117,6 +120,13 @@ std::string print_memory_plan(const Graph& g, const MemoryPlan& plan, const DimE
                    ") is applied by the GEMM of %" + std::to_string(v) +
                    " to each block of it as the block is finished\n";
   if (!epilogues.empty()) o << "\nGEMM epilogues\n" << epilogues;
+  std::string alongside;
+  for (ValueId v = 0; v < g.size(); ++v)
+    if (ValueId with = plan.alongside[static_cast<size_t>(v)]; with != kNoValue)
+      alongside += "  %" + std::to_string(v) + " (" + op_name(g.node(v).op) +
+                   ") is computed in the pass of %" + std::to_string(with) + " (" +
+                   op_name(g.node(with).op) + "), live from there\n";
+  if (!alongside.empty()) o << "\ncomputed alongside\n" << alongside;
   SizePoly total = plan.total(), unplanned = plan.unplanned();
   o << "\nworkspace: " << with_value(total, env, concrete)
     << " bytes, + the GEMM scratch (sized by code generation)\n";
