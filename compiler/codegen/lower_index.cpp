@@ -38,8 +38,9 @@ bool sce_computes_softmax(const Graph& g, const Node& sce, const Node& other) {
 namespace {
 
 // Row i of softmax(z) along the classes, as lower_softmax computes it: the
-// row's first maximum m2 (its own rule: NaN first wins), lse = m2 +
-// log(sum exp(z - m2)) (m2 itself when infinite), then exp(z - lse). The
+// row's first maximum m2 (its own rule: NaN first wins), then
+// exp((z - m2) - log(sum exp(z - m2))) (the log taken as 0 when m2 is
+// infinite). The
 // loss's max m and sum s are reused when m2 equals m, which it does
 // whenever the row has no NaN (both take the first maximal element).
 void softmax_row(Emitter& e, const TensorRef& z, const TensorRef& out, V classes,
@@ -60,18 +61,20 @@ void softmax_row(Emitter& e, const TensorRef& z, const TensorRef& out, V classes
       e.set(s2, e.fadd(e.get(s2, f), t));
     });
   });
-  V lse = e.fadd(best, e.intrinsic(llvm::Intrinsic::log, e.get(s2, f)));
+  V log_sum = e.intrinsic(llvm::Intrinsic::log, e.get(s2, f));
   V inf = e.b().CreateFCmpOEQ(e.intrinsic(llvm::Intrinsic::fabs, best), e.fconst(HUGE_VAL));
-  lse = e.select(inf, best, lse);
+  log_sum = e.select(inf, e.fconst(0), log_sum);
   e.loop(classes, [&](V j) {
-    e.store(out, at(j), e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(z, at(j)), lse)));
+    V shifted = e.fsub(e.fsub(e.load(z, at(j)), best), log_sum);
+    e.store(out, at(j), e.intrinsic(llvm::Intrinsic::exp, shifted));
   });
 }
 
 }  // namespace
 
-// loss_i = (m + log(sum_j exp(z_ij - m))) - z_i[label_i], m the row max;
-// with NodeCx::also, the row's softmax too (see softmax_row).
+// loss_i = (m - z_i[label_i]) + log(sum_j exp(z_ij - m)), m the row max
+// (subtracted first, so a large m does not round the log away); with
+// NodeCx::also, the row's softmax too (see softmax_row).
 void lower_softmax_cross_entropy(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& z = cx.args[0];
@@ -91,10 +94,11 @@ void lower_softmax_cross_entropy(NodeCx& cx) {
       V t = e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(z, at(j)), e.get(m, f)));
       e.set(s, e.fadd(e.get(s, f), t));
     });
-    V lse = e.fadd(e.get(m, f), e.intrinsic(llvm::Intrinsic::log, e.get(s, f)));
+    V log_sum = e.intrinsic(llvm::Intrinsic::log, e.get(s, f));
     V label = e.load_index(labels, i);
     V loss = e.local(f, nan(e), "loss");
-    e.if_then(in_range(e, label, classes), [&] { e.set(loss, e.fsub(lse, e.load(z, at(label)))); });
+    e.if_then(in_range(e, label, classes),
+              [&] { e.set(loss, e.fadd(e.fsub(e.get(m, f), e.load(z, at(label))), log_sum)); });
     e.store(cx.out, i, e.get(loss, f));
     if (cx.also.data) softmax_row(e, z, cx.also, classes, at, e.get(m, f), e.get(s, f));
   });

@@ -61,24 +61,25 @@ OpLowering lowering_of(OpKind kind) {
     case OpKind::greater_equal: return binary(scalar_greater_equal);
 
     // Linear algebra.
-    case OpKind::matmul: return {Storage::Buffer, lower_matmul, nullptr, nullptr, true};
+    case OpKind::matmul:
+      return {.lower = lower_matmul, .epilogue = true, .scratch = matmul_scratch_bytes};
     case OpKind::transpose: return whole(lower_transpose);
 
     // Reductions.
-    case OpKind::sum: return {Storage::Buffer, lower_sum, nullptr, nullptr, false, true};
+    case OpKind::sum: return {.lower = lower_sum, .reads_once = true};
     case OpKind::mean: composite(kind);
     case OpKind::max: return whole(lower_max);
     case OpKind::argmax_mask: return whole(lower_argmax_mask);
     case OpKind::logsumexp: return whole(lower_logsumexp);
     case OpKind::broadcast_to: return whole(lower_broadcast_to);
-    case OpKind::sum_to: return {Storage::Buffer, lower_sum_to, nullptr, nullptr, false, true};
+    case OpKind::sum_to:
+      return {.lower = lower_sum_to, .reads_once = true, .scratch = sum_to_scratch_bytes};
 
     // Normalising and losses.
     case OpKind::softmax: return whole(lower_softmax);
     case OpKind::log_softmax: return whole(lower_log_softmax);
     case OpKind::softmax_cross_entropy:
-      return {Storage::Buffer, lower_softmax_cross_entropy, nullptr, nullptr, false, false,
-              sce_computes_softmax};
+      return {.lower = lower_softmax_cross_entropy, .alongside = sce_computes_softmax};
     case OpKind::one_hot: return whole(lower_one_hot);
     case OpKind::mse: composite(kind);
     case OpKind::bce_with_logits: return binary(scalar_bce_with_logits);
@@ -95,9 +96,11 @@ OpLowering lowering_of(OpKind kind) {
     case OpKind::scatter_add: return whole(lower_scatter_add);
 
     // Convolution and pooling.
-    case OpKind::conv2d: return whole(lower_conv2d);
-    case OpKind::conv2d_bwd_data: return whole(lower_conv2d_bwd_data);
-    case OpKind::conv2d_bwd_filter: return whole(lower_conv2d_bwd_filter);
+    case OpKind::conv2d: return {.lower = lower_conv2d, .scratch = conv_scratch_bytes};
+    case OpKind::conv2d_bwd_data:
+      return {.lower = lower_conv2d_bwd_data, .scratch = conv_scratch_bytes};
+    case OpKind::conv2d_bwd_filter:
+      return {.lower = lower_conv2d_bwd_filter, .scratch = conv_scratch_bytes};
     case OpKind::maxpool2d: return whole(lower_maxpool2d);
     case OpKind::maxpool2d_bwd: return whole(lower_maxpool2d_bwd);
     case OpKind::maxpool2d_select: return whole(lower_maxpool2d_select);
@@ -116,11 +119,8 @@ void lower_node(NodeCx& cx) {
 }
 
 llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n) {
-  if (n.op == OpKind::matmul) return matmul_scratch_bytes(e, g, n);
-  if (n.op == OpKind::conv2d || n.op == OpKind::conv2d_bwd_data ||
-      n.op == OpKind::conv2d_bwd_filter)
-    return conv_scratch_bytes(e, g, n);
-  return e.i64(0);
+  ScratchFn bytes = lowering_of(n.op).scratch;
+  return bytes ? bytes(e, g, n) : e.i64(0);
 }
 
 }  // namespace adjoint::codegen

@@ -43,6 +43,8 @@ struct NodeCx {
 };
 
 using LowerFn = void (*)(NodeCx& cx);
+// Bytes of NodeCx::scratch a node's lowering needs, an i64 at run time.
+using ScratchFn = llvm::Value* (*)(Emitter& e, const Graph& g, const Node& n);
 // Whether node `self`'s lowering can also compute node `other` (fusion.hpp).
 using AlongsideFn = bool (*)(const Graph& g, const Node& self, const Node& other);
 // The scalar formula of an elementwise op, in the model's float type.
@@ -59,6 +61,7 @@ struct OpLowering {
   // flat index, so a pointwise tree can be computed inside it (fusion.hpp).
   bool reads_once = false;
   AlongsideFn alongside = nullptr;
+  ScratchFn scratch = nullptr;  // none: the lowering needs no scratch
 };
 
 // The lowering of `kind`; std::logic_error for composite ops, which never
@@ -146,6 +149,8 @@ void lower_argmax_mask(NodeCx& cx);
 void lower_logsumexp(NodeCx& cx);
 void lower_broadcast_to(NodeCx& cx);
 void lower_sum_to(NodeCx& cx);
+// f32: one double per result element, the sums' accumulators.
+llvm::Value* sum_to_scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 void lower_softmax(NodeCx& cx);
 void lower_log_softmax(NodeCx& cx);
 

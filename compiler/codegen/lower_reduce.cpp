@@ -46,10 +46,17 @@ void for_each_lane(Emitter& e, const Lanes& l,
   });
 }
 
+// Sums accumulate in f64 whatever the model's type: an f32 accumulator
+// loses digits as the count grows (a mean over a million elements was off by
+// 1e-4), an f64 one not before 2^29 or so; the order stays fixed.
+llvm::Type* acc_ty(Emitter& e) { return e.b().getDoubleTy(); }
+V widen(Emitter& e, V v) { return e.b().CreateFPExt(v, acc_ty(e)); }
+V narrow(Emitter& e, V v) { return e.b().CreateFPTrunc(v, e.float_ty()); }
+
 V lane_sum(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
-  V acc = e.local(e.float_ty(), e.fconst(0), "sum");
-  e.loop(l.n, [&](V j) { e.set(acc, e.fadd(e.get(acc, e.float_ty()), e.load(x, at(j)))); });
-  return e.get(acc, e.float_ty());
+  V acc = e.local(acc_ty(e), llvm::ConstantFP::get(acc_ty(e), 0.0), "sum");
+  e.loop(l.n, [&](V j) { e.set(acc, e.fadd(e.get(acc, acc_ty(e)), widen(e, e.load(x, at(j))))); });
+  return narrow(e, e.get(acc, acc_ty(e)));
 }
 
 struct ArgMax {
@@ -73,17 +80,28 @@ ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::fu
   return best;
 }
 
-// max + log(sum(exp(x - max))), or the max itself when it is infinite.
-V lane_logsumexp(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+// A lane's max m and log(sum(exp(x - m))), that log 0 when m is infinite.
+struct ShiftedLse {
+  V max, log_sum;
+};
+
+ShiftedLse lane_shifted_lse(Emitter& e, const TensorRef& x, const Lanes& l,
+                            const std::function<V(V)>& at) {
   V m = e.get(lane_argmax(e, x, l, at).value, e.float_ty());
   V acc = e.local(e.float_ty(), e.fconst(0), "sumexp");
   e.loop(l.n, [&](V j) {
     V t = e.intrinsic(llvm::Intrinsic::exp, e.fsub(e.load(x, at(j)), m));
     e.set(acc, e.fadd(e.get(acc, e.float_ty()), t));
   });
-  V lse = e.fadd(m, e.intrinsic(llvm::Intrinsic::log, e.get(acc, e.float_ty())));
+  V log_sum = e.intrinsic(llvm::Intrinsic::log, e.get(acc, e.float_ty()));
   V inf = e.b().CreateFCmpOEQ(e.intrinsic(llvm::Intrinsic::fabs, m), e.fconst(HUGE_VAL));
-  return e.select(inf, m, lse);
+  return {m, e.select(inf, e.fconst(0), log_sum)};
+}
+
+// max + log(sum(exp(x - max))), or the max itself when it is infinite.
+V lane_logsumexp(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
+  ShiftedLse s = lane_shifted_lse(e, x, l, at);
+  return e.fadd(s.max, s.log_sum);
 }
 
 // A reduction writing one value per lane.
@@ -97,17 +115,18 @@ void reduce(NodeCx& cx, F lane_value) {
   });
 }
 
-// softmax (kLog false) or log_softmax along the axis (default -1).
+// softmax (kLog false) or log_softmax along the axis (default -1), from
+// (x - max) - log(sum(exp(x - max))), as the reference computes it.
 template <bool kLog>
 void normalise(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& x = cx.args[0];
   Lanes l = lanes_of(e, x, axis_of(cx.attrs(), x.rank(), -1));
   for_each_lane(e, l, [&](V, const std::function<V(V)>& at) {
-    V lse = lane_logsumexp(e, x, l, at);
+    ShiftedLse s = lane_shifted_lse(e, x, l, at);
     e.loop(l.n, [&](V j) {
       V k = at(j);
-      V shifted = e.fsub(e.load(x, k), lse);
+      V shifted = e.fsub(e.fsub(e.load(x, k), s.max), s.log_sum);
       e.store(cx.out, k, kLog ? shifted : e.intrinsic(llvm::Intrinsic::exp, shifted));
     });
   });
@@ -151,16 +170,30 @@ void lower_broadcast_to(NodeCx& cx) {
 }
 
 // Each element of x, in row-major order, adds into the element of y it would
-// be broadcast from.
+// be broadcast from; in f64 (see lane_sum): for an f32 model, into
+// accumulators in the scratch, then rounded into y.
 void lower_sum_to(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& x = cx.args[0];
   const TensorRef& out = cx.out;
-  e.fill(out, e.fconst(0));
+  TensorRef acc = out;
+  if (e.float_type() != DType::f64) {
+    acc.dtype = DType::f64;
+    acc.data = cx.scratch;
+  }
+  auto load_acc = [&](V i) { return e.b().CreateLoad(acc_ty(e), e.element_ptr(acc, i)); };
+  e.loop(e.numel(acc), [&](V i) { e.store(acc, i, llvm::ConstantFP::get(acc_ty(e), 0.0)); });
   e.strided_nest(x.dims, {e.strides(x), e.broadcast_strides(out, x.rank())},
                  [&](const std::vector<V>& at) {
-                   e.store(out, at[1], e.fadd(e.load(out, at[1]), e.load(x, at[0])));
+                   e.store(acc, at[1], e.fadd(load_acc(at[1]), widen(e, e.load(x, at[0]))));
                  });
+  if (acc.data != out.data)
+    e.loop(e.numel(out), [&](V i) { e.store(out, i, narrow(e, load_acc(i))); });
+}
+
+V sum_to_scratch_bytes(Emitter& e, const Graph&, const Node& n) {
+  if (e.float_type() == DType::f64) return e.i64(0);
+  return e.mul(e.product(e.dims(n.type.shape), 0, n.type.shape.size()), e.i64(8));
 }
 
 }  // namespace adjoint::codegen

@@ -40,7 +40,8 @@ int64_t checked_label(const char* op, double label, int64_t row, int64_t classes
   return static_cast<int64_t>(label);
 }
 
-// loss_i = logsumexp(logits_i) - logits_i[label_i], with the row max shifted out.
+// loss_i = logsumexp(logits_i) - logits_i[label_i], computed as
+// (max - logits_i[label_i]) + log(sum(exp(logits_i - max))).
 DTensor eval_sce(const std::vector<const DTensor*>& args, const Attrs&, const Dims& out_shape) {
   const DTensor& z = *args[0];
   const DTensor& labels = *args[1];
@@ -53,7 +54,7 @@ DTensor eval_sce(const std::vector<const DTensor*>& args, const Attrs&, const Di
     for (int64_t j = 0; j < classes; ++j) m = std::max(m, row[j]);
     double s = 0;
     for (int64_t j = 0; j < classes; ++j) s += std::exp(row[j] - m);
-    out[i] = m + std::log(s) - row[label];
+    out[i] = (m - row[label]) + std::log(s);  // the max first: see eval_normalise
   }
   return out;
 }

@@ -139,13 +139,19 @@ double lane_max(const DTensor& x, const Lanes& l, int64_t lane) {
   return x[l.at(lane, lane_argmax(x, l, lane))];
 }
 
+// log(sum(exp(x - max))) for a lane whose max is finite; 0 when it is
+// infinite (the lane is then shifted by its max alone).
+double lane_log_sumexp_shifted(const DTensor& x, const Lanes& l, int64_t lane, double m) {
+  if (std::isinf(m)) return 0;
+  double s = 0;
+  for (int64_t j = 0; j < l.n; ++j) s += std::exp(x[l.at(lane, j)] - m);
+  return std::log(s);
+}
+
 // max + log(sum(exp(x - max))), exact for large |x|.
 double lane_logsumexp(const DTensor& x, const Lanes& l, int64_t lane) {
   double m = lane_max(x, l, lane);
-  if (std::isinf(m)) return m;
-  double s = 0;
-  for (int64_t j = 0; j < l.n; ++j) s += std::exp(x[l.at(lane, j)] - m);
-  return m + std::log(s);
+  return m + lane_log_sumexp_shifted(x, l, lane, m);
 }
 
 DTensor eval_sum(const std::vector<const DTensor*>& args, const Attrs& attrs, const Dims& out) {
@@ -169,7 +175,9 @@ DTensor eval_argmax_mask(const std::vector<const DTensor*>& args, const Attrs& a
   return out;
 }
 
-// Softmax along the axis, or its logarithm, both shifted by the lane's max.
+// Softmax along the axis, or its logarithm: (x - max) - log(sum(exp(x -
+// max))), the max subtracted first, so that neither a large max nor a
+// saturated lane rounds the small log-sum away (max + log s would).
 template <bool kLog>
 DTensor eval_normalise(const std::vector<const DTensor*>& args, const Attrs& attrs,
                        const Dims& out_shape) {
@@ -177,10 +185,12 @@ DTensor eval_normalise(const std::vector<const DTensor*>& args, const Attrs& att
   Lanes l = lanes_of(x.shape, normalize_axis(attrs.get_int("axis", -1), x.rank()));
   DTensor out(out_shape);
   for (int64_t lane = 0; lane < l.count(); ++lane) {
-    double lse = lane_logsumexp(x, l, lane);
+    double m = lane_max(x, l, lane);
+    double log_s = lane_log_sumexp_shifted(x, l, lane, m);
     for (int64_t j = 0; j < l.n; ++j) {
       size_t k = l.at(lane, j);
-      out[k] = kLog ? x[k] - lse : std::exp(x[k] - lse);
+      double shifted = (x[k] - m) - log_s;
+      out[k] = kLog ? shifted : std::exp(shifted);
     }
   }
   return out;
@@ -217,11 +227,15 @@ V vjp_max(VjpContext& c) {
   return {c.b.mul(dy_keep(c, c.dy), mask)};
 }
 
-// y = log sum exp(x)  =>  dx = dy_keep * exp(x - y_keep)
+// y = log sum exp(x)  =>  dx = dy_keep * softmax(x, axis), or, over every
+// axis, dy_keep * exp(x - y_keep) (softmax keeps the small terms that
+// x - y loses when y is large)
 V vjp_logsumexp(VjpContext& c) {
   if (!c.needs[0]) return {kNoValue};
   Builder& b = c.b;
-  ValueId p = b.unary(OpKind::exp, b.sub(c.arg(0), dy_keep(c, c.out)));
+  std::optional<int64_t> axis = reduce_axis(c.node.attrs, b.shape(c.arg(0)).size());
+  ValueId p = axis ? b.make(OpKind::softmax, {c.arg(0)}, Attrs{{"axis", *axis}})
+                   : b.unary(OpKind::exp, b.sub(c.arg(0), dy_keep(c, c.out)));
   return {b.mul(dy_keep(c, c.dy), p)};
 }
 
