@@ -1,6 +1,7 @@
 // Sema, calls: inlining defs, and binding builtin arguments generically from
 // the op table's signatures (tensors are operands, the rest attributes).
 #include <algorithm>
+#include <cmath>
 
 #include "frontend/sema.hpp"
 
@@ -172,6 +173,9 @@ std::optional<AttrValue> Sema::attr_argument(const std::string& fn, const ParamS
   switch (p.kind) {
     case ParamKind::Int:
       if (auto i = literal_integer(v)) return AttrValue{*i};
+      // A numeric literal with an integer value (axis=1.0) is that integer.
+      if (auto x = literal_number(v); x && *x == std::floor(*x) && std::abs(*x) < 0x1p53)
+        return AttrValue{static_cast<int64_t>(*x)};
       error(a.loc, head + "an integer literal (e.g. " + p.name + "=1), got " + what_is(v));
       return std::nullopt;
     case ParamKind::Float:

@@ -1,5 +1,6 @@
 // Sema, expressions: names, literals, operators and `@`.
 #include <array>
+#include <cmath>
 
 #include "frontend/sema.hpp"
 #include "ops/rules.hpp"
@@ -105,11 +106,26 @@ ValueId Sema::eval_binary(const Expr& e, const Binary& bin) {
   return make(e.loc, elementwise_op(bin.op), {a, b}, {}, quoted(binop_spelling(bin.op)));
 }
 
+namespace {
+
+// A number written in the source, or a right-associative chain of them
+// under '^' (x ^ 2 ^ 2 is x ^ 4).
+std::optional<double> numeric_exponent(const Expr& e) {
+  if (auto v = literal_number(e)) return v;
+  if (auto* bin = e.as<Binary>(); bin && bin->op == BinOp::Pow) {
+    auto a = numeric_exponent(*bin->lhs), b = numeric_exponent(*bin->rhs);
+    if (a && b) return std::pow(*a, *b);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 // x ^ c: the exponent is a number written in the source (so the derivative
 // c * x^(c-1) needs no log of x).
 ValueId Sema::eval_pow(const Expr& e, const Binary& bin) {
   ValueId base = eval(*bin.lhs);
-  std::optional<double> c = literal_number(*bin.rhs);
+  std::optional<double> c = numeric_exponent(*bin.rhs);
   if (!c) {
     error(bin.rhs->begin, "the exponent of '^' must be a number (e.g. x ^ 2)");
     return kPoison;
