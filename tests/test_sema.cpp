@@ -195,12 +195,12 @@ TEST_CASE("sema: literals, unary minus and '^'", "[frontend]") {
   CHECK(count(g, OpKind::neg) == 1);
 }
 
-TEST_CASE("sema: '^' chains to the right; an integer attribute may be written 1.0",
-          "[frontend]") {
-  const Graph g = ok(compile("input x : f32[2, 3]\n"
-                             "a = x ^ 2 ^ 2\n"
-                             "b = x ^ 3 ^ 2\n"
-                             "s = sum(x, axis=1.0)\n"));
+TEST_CASE("sema: '^' chains to the right; an integer attribute may be written 1.0", "[frontend]") {
+  const Graph g =
+      ok(compile("input x : f32[2, 3]\n"
+                 "a = x ^ 2 ^ 2\n"
+                 "b = x ^ 3 ^ 2\n"
+                 "s = sum(x, axis=1.0)\n"));
   CHECK(g.node(named(g, "a")).attrs.get_f64("c") == 4.0);
   CHECK(g.node(named(g, "b")).attrs.get_f64("c") == 9.0);  // x ^ (3 ^ 2), not (x ^ 3) ^ 2
   CHECK(g.node(named(g, "s")).attrs.get_int("axis") == 1);
