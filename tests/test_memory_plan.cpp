@@ -77,14 +77,25 @@ struct Span {
   const Region* region = nullptr;
 };
 
-// g's outputs, compiled natively, against the reference evaluator (f32
-// tolerance) at B = b.
-void check_native_forward(const Graph& g, int64_t b, uint64_t seed) {
+// g's outputs, compiled natively, against the reference evaluator at B = b
+// for each b (tolerance: rounding of the model's float type).
+void check_native_forward(const Graph& g, std::initializer_list<int64_t> sizes, uint64_t seed) {
   NativeModel m = NativeModel::compile(g);
-  TensorMap leaves = random_leaves(g, {{"B", b}}, seed);
-  Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), 1e-5);
-  INFO(c.report);
-  CHECK(c.ok);
+  double tolerance = g.float_type == DType::f64 ? 1e-12 : 1e-5;
+  for (int64_t b : sizes) {
+    TensorMap leaves = random_leaves(g, {{"B", b}}, seed);
+    Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves), tolerance);
+    INFO("B=" << b << ": " << c.report);
+    CHECK(c.ok);
+  }
+}
+
+// IR text with each 'T' replaced by the float type `t`, parsed.
+Graph typed_graph(std::string text, const std::string& t, const char* name) {
+  for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
+    text.replace(at, 1, t);
+  INFO(text);
+  return parse_graph(text, name);
 }
 
 // Every property of a valid plan, with the sizes of `env`.
@@ -280,7 +291,7 @@ output y = %7
   CHECK(a->first == 1);
   CHECK(plan.region_of(2) == nullptr);
   for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
-  check_native_forward(g, 5, 11);
+  check_native_forward(g, {5}, 11);
 }
 
 TEST_CASE("plan: values that die early share bytes", "[plan]") {
@@ -342,7 +353,7 @@ output y = %8
   CHECK(plan.total().str() == "64*B");
   CHECK(plan.unplanned().str() == "256*B");
   for (int64_t b : {1, 5, 64}) check_plan(g, plan, {{"B", b}});
-  check_native_forward(g, 5, 12);
+  check_native_forward(g, {5}, 12);
 }
 
 TEST_CASE("fusion: a broadcasting tree is one loop, equal to the reference", "[plan]") {
@@ -360,22 +371,12 @@ TEST_CASE("fusion: a broadcasting tree is one loop, equal to the reference", "[p
 %6 y = mul(%5, %0) : T[B,64]
 output y = %6
 )";
-    for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
-      text.replace(at, 1, t);
-    INFO(text);
-    Graph g = parse_graph(text, "tree.ir");
+    Graph g = typed_graph(text, t, "tree.ir");
     MemoryPlan plan = plan_memory(g);
     CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 6, 6, 6, 6});
     CHECK(plan.regions.size() == 1);
     for (int64_t b : {1, 5}) check_plan(g, plan, {{"B", b}});
-    NativeModel m = NativeModel::compile(g);
-    for (int64_t b : {1, 7}) {
-      TensorMap leaves = random_leaves(g, {{"B", b}}, 3);
-      Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves),
-                                     std::string(t) == "f64" ? 1e-12 : 1e-5);
-      INFO(c.report);
-      CHECK(c.ok);
-    }
+    check_native_forward(g, {1, 7}, 3);
   }
 }
 
@@ -412,7 +413,7 @@ output w = %14
   CHECK(plan.epilogue_of == want);
   CHECK(plan.region_of(6) == plan.region_of(4));
   for (int64_t b : {1, 9}) check_plan(g, plan, {{"B", b}});
-  for (int64_t b : {1, 2, 9}) check_native_forward(g, b, 7);
+  check_native_forward(g, {1, 2, 9}, 7);
 }
 
 TEST_CASE("fusion: a sum computes the tree it reads as it reads it", "[plan]") {
@@ -438,21 +439,11 @@ output loss = %7
 output u = %9
 output v = %11
 )";
-    for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
-      text.replace(at, 1, t);
-    INFO(text);
-    Graph g = parse_graph(text, "red.ir");
+    Graph g = typed_graph(text, t, "red.ir");
     MemoryPlan plan = plan_memory(g);
     CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 3, 4, 7, 7, 7, 9, 9, 10, 11});
     for (int64_t b : {1, 6}) check_plan(g, plan, {{"B", b}});
-    NativeModel m = NativeModel::compile(g);
-    for (int64_t b : {1, 7}) {
-      TensorMap leaves = random_leaves(g, {{"B", b}}, 4);
-      Comparison c = compare_results(m.forward(leaves), evaluate_results(g, leaves),
-                                     std::string(t) == "f64" ? 1e-12 : 1e-5);
-      INFO(c.report);
-      CHECK(c.ok);
-    }
+    check_native_forward(g, {1, 7}, 4);
   }
 }
 
@@ -469,9 +460,7 @@ TEST_CASE("fusion: the loss computes its gradient's softmax in its own row loop"
 output l = %2
 output p = %3
 )";
-    for (size_t at = text.find('T'); at != std::string::npos; at = text.find('T', at + 1))
-      text.replace(at, 1, t);
-    Graph g = parse_graph(text, "sce.ir");
+    Graph g = typed_graph(text, t, "sce.ir");
     MemoryPlan plan = plan_memory(g);
     CHECK(plan.alongside == std::vector<ValueId>{kNoValue, kNoValue, kNoValue, 2});
     check_plan(g, plan, {{"B", 6}});
@@ -503,7 +492,7 @@ output z = %6
                         "short.ir");
   MemoryPlan plan = plan_memory(g);
   CHECK(plan.loop_of == std::vector<ValueId>{0, 1, 2, 3, 4, 6, 6});
-  check_native_forward(g, 3, 5);
+  check_native_forward(g, {3}, 5);
 }
 
 namespace {
