@@ -4,7 +4,6 @@
 // To regenerate the golden files after an intended change:
 //   ADJOINT_UPDATE_GOLDEN=1 adjoint_tests "[explain]", then review the diff.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -113,10 +112,12 @@ std::string random_network(uint32_t seed) {
   std::string wrt;
   for (int l = 1; l <= layers; ++l) {
     if (rows) {
-      s << "param W" << l << " : f64[" << width[l - 1] << ", " << width[l] << "] = glorot_uniform\n";
+      s << "param W" << l << " : f64[" << width[l - 1] << ", " << width[l]
+        << "] = glorot_uniform\n";
       s << "param b" << l << " : f64[" << width[l] << "] = zeros\n";
     } else {
-      s << "param W" << l << " : f64[" << width[l] << ", " << width[l - 1] << "] = glorot_uniform\n";
+      s << "param W" << l << " : f64[" << width[l] << ", " << width[l - 1]
+        << "] = glorot_uniform\n";
     }
     wrt += "W" + std::to_string(l) + ", ";
   }
@@ -139,7 +140,8 @@ TEST_CASE("explain, graph: golden outputs for chain and mlp", "[explain]") {
     Graph g = opt_of_example(name);
     explain::Explanation e = explanation_of(g);
     check_golden(name + ".explain.txt", explain::render_explanation(e, explain::Notation::unicode));
-    check_golden(name + ".explain.ascii.txt", explain::render_explanation(e, explain::Notation::ascii));
+    check_golden(name + ".explain.ascii.txt",
+                 explain::render_explanation(e, explain::Notation::ascii));
     check_golden(name + ".explain.tex", explain::render_explanation(e, explain::Notation::latex));
     check_golden(name + ".graph.dot", explain::graph_dot(g));
   }
@@ -194,4 +196,18 @@ TEST_CASE("cost: chain has no materialised transpose and matrix-vector FLOPs", "
   CHECK(c.find("materialised transposes: 0 (goal met") != std::string::npos);
   // W1 @ x: 2*32*16 = 1024 FLOPs forward on line 12 (plus 32 for tanh).
   CHECK(c.find("1056") != std::string::npos);
+}
+
+TEST_CASE("explain: a gradient too deep to print is an error, not a crash", "[explain]") {
+  auto chain = [](int n) {
+    std::string text = "input x : f32[4]\nparam W : f32[4]\nv0 = x * W\n";
+    for (int i = 1; i < n; ++i)
+      text += "v" + std::to_string(i) + " = v" + std::to_string(i - 1) + " * W\n";
+    return text + "loss = sum(v" + std::to_string(n - 1) + ")\nminimize loss\n";
+  };
+  std::string error;
+  CHECK(explain::build_explanation(opt_of_source(chain(600)), "", error));
+  // 6000 levels overflowed the stack before the depth limit.
+  CHECK_THROWS_WITH(explain::build_explanation(opt_of_source(chain(6000)), "", error),
+                    Catch::Contains("too deep to explain"));
 }

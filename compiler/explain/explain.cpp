@@ -29,12 +29,24 @@ std::vector<std::set<ValueId>> users_through_reshapes(const Graph& g) {
   return users;
 }
 
+// Deeper gradients are refused: the tree is built and printed recursively,
+// and text that deep is no explanation anyway.
+constexpr int kMaxDepth = 1500;
+
 class TreeBuilder {
  public:
   TreeBuilder(const Graph& g, Explanation& e) : g_(g), e_(e), users_(users_through_reshapes(g)) {}
 
   int expr(ValueId v) {
     if (auto it = memo_.find(v); it != memo_.end()) return it->second;
+    if (depth_ >= kMaxDepth)
+      throw Error("the gradient is too deep to explain (more than " + std::to_string(kMaxDepth) +
+                  " nested operations); `adjc emit FILE --stage=opt` prints it as IR");
+    ++depth_;
+    struct Leave {
+      int& depth;
+      ~Leave() { --depth; }
+    } leave{depth_};
     const Node& n = g_.node(v);
     int id;
     if (is_leaf(n.op)) {
@@ -45,7 +57,9 @@ class TreeBuilder {
       std::string name = n.adjoint ? "" : n.name.empty() ? "s" + std::to_string(++shared_) : n.name;
       e_.defs.push_back({.name = name, .delta = 0, .root = body});
       delta_value_.push_back(n.adjoint ? v : kNoValue);
-      id = push({.kind = Expr::Kind::Ref, .op = n.op, .type = n.type,
+      id = push({.kind = Expr::Kind::Ref,
+                 .op = n.op,
+                 .type = n.type,
                  .def = static_cast<int>(e_.defs.size()) - 1});
     } else {
       id = body_of(v);
@@ -84,8 +98,10 @@ class TreeBuilder {
     int size = 1;
     for (ValueId a : n.args) {
       const Node& m = g_.node(strip(g_, a));
-      if (is_leaf(m.op) || !m.name.empty()) ++size;
-      else size += inlined_size(a);
+      if (is_leaf(m.op) || !m.name.empty())
+        ++size;
+      else
+        size += inlined_size(a);
       if (size > 100) break;
     }
     return size;
@@ -108,6 +124,7 @@ class TreeBuilder {
   std::vector<std::set<ValueId>> users_;
   std::map<ValueId, int> memo_;
   int shared_ = 0;                    // unnamed shared forward terms s1, s2, ...
+  int depth_ = 0;                     // of expr's recursion
   std::vector<ValueId> delta_value_;  // per definition: its adjoint value, or none
 };
 
