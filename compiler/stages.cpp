@@ -35,7 +35,7 @@ std::optional<DimEnv> parse_dim_values(const std::string& s) {
     try {
       size_t used = 0;
       long long v = std::stoll(item.substr(eq + 1), &used);
-      if (used != item.size() - eq - 1 || v <= 0) return std::nullopt;
+      if (used != item.size() - eq - 1 || v <= 0 || v > kMaxDimValue) return std::nullopt;
       env[item.substr(0, eq)] = v;
     } catch (const std::exception&) {
       return std::nullopt;

@@ -22,8 +22,10 @@ enum class Stage { ast, ir, grad, opt, plan };
 std::optional<Stage> parse_stage(std::string_view name);
 const char* stage_names();  // "ast|ir|grad|opt|plan", for usage messages
 
-// Size values from the command line: "B=64" or "B=64,T=8" (each > 0); nullopt
-// if malformed.
+// Size values from the command line: "B=64" or "B=64,T=8" (each in (0,
+// kMaxDimValue]); nullopt if malformed. The cap keeps byte counts (a size
+// times other sizes times 8) far from int64 overflow.
+constexpr int64_t kMaxDimValue = int64_t{1} << 32;
 std::optional<DimEnv> parse_dim_values(const std::string& s);
 
 // The IR after each stage. A model without `minimize` has no gradient: its

@@ -211,3 +211,11 @@ TEST_CASE("explain: a gradient too deep to print is an error, not a crash", "[ex
   CHECK_THROWS_WITH(explain::build_explanation(opt_of_source(chain(6000)), "", error),
                     Catch::Contains("too deep to explain"));
 }
+
+TEST_CASE("explain: LaTeX writes W_1 and W1 alike, as W_{1}", "[explain]") {
+  explain::Explanation e = explanation_of(
+      opt_of_source("input x : f32[3]\nparam W_1 : f32[3]\nloss = sum(x * W_1)\nminimize loss\n"));
+  std::string tex = explain::render_explanation(e, explain::Notation::latex);
+  CHECK(tex.find("W_{1}") != std::string::npos);
+  CHECK(tex.find("W\\_") == std::string::npos);
+}

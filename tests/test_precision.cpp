@@ -91,3 +91,36 @@ minimize loss
   for (int64_t i = 0; i < 1000; ++i) col0 += x.data<float>()[i * 1000];
   CHECK(g["w"].data<float>()[0] == Approx(col0 / 1e6).epsilon(1e-6));
 }
+
+TEST_CASE("relu, maximum and minimum propagate NaN, as PyTorch does", "[precision]") {
+  adjoint::Compiler cc(adjoint::CompileOptions{.cache = false});
+  adjoint::Model m = cc.compile_string(R"(model n
+input x : f32[4]
+r = relu(x)
+m = max(x, axis=0)
+a = maximum(x, 0)
+b = maximum(0, x)
+c = minimum(x, 0)
+d = minimum(0, x)
+output r
+output m
+output a
+output b
+output c
+output d
+)",
+                                       "n.adj");
+  const double nan = std::nan("");
+  auto out = m.forward({{"x", f32_tensor({4}, {nan, 1, -2, 0.5})}}, {});
+  for (const char* name : {"r", "a", "b", "c", "d"}) {
+    INFO(name);
+    const float* v = out[name].data<float>();
+    CHECK(std::isnan(v[0]));
+    CHECK_FALSE(std::isnan(v[1]));
+  }
+  CHECK(out["r"].data<float>()[2] == 0);
+  auto late = m.forward({{"x", f32_tensor({4}, {1, 3, nan, 2})}}, {});
+  CHECK(std::isnan(late["m"].data<float>()[0]));  // a NaN anywhere in the lane
+  CHECK(out["a"].data<float>()[1] == 1);
+  CHECK(out["d"].data<float>()[2] == -2);
+}

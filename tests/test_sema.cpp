@@ -384,3 +384,25 @@ TEST_CASE("sema: long chains of defs do not overflow the stack", "[frontend]") {
   CHECK_FALSE(rec.graph);
   CHECK(rec.diagnostics.find("'g0' is recursive (g0 -> g1 -> g2") != std::string::npos);
 }
+
+TEST_CASE("sema: numbers out of range for f32 and initialisers called with ()", "[frontend]") {
+  Compiled big = compile("input x : f32[2]\ny = x * 1e39\noutput y\n");
+  CHECK(big.diagnostics.find("2:9: error: the number 1e+39 is out of range for f32") !=
+        std::string::npos);
+  CHECK(compile("param W : f32[3] = -1e39\n").diagnostics.find("out of range for f32") !=
+        std::string::npos);
+  CHECK(compile("param W : f32[3] = normal(0, 1e300)\n").diagnostics.find("out of range for f32") !=
+        std::string::npos);
+  CHECK(compile("param W : f64[3] = 1e39\n").diagnostics.empty());
+  CHECK(compile("param W : f32[3] = zeros()\n").diagnostics.find("'zeros' takes no arguments") !=
+        std::string::npos);
+}
+
+TEST_CASE("sema: a declaration with more than 2^40 elements is an error", "[frontend]") {
+  CHECK(compile("param W : f32[9223372036854775807]\n").diagnostics.find("too many elements") !=
+        std::string::npos);
+  CHECK(
+      compile("input x : f32[B, 4294967296, 4294967296]\n").diagnostics.find("too many elements") !=
+      std::string::npos);
+  CHECK(compile("param W : f32[1048576, 1048576]\n").diagnostics.empty());
+}

@@ -5,7 +5,8 @@
 // the result with stride 0 along broadcast dims.
 //
 // Comparisons are ordered fcmp + select rather than llvm.maxnum & co., to
-// match the reference's `a >= b ? a : b` exactly, NaN and -0.0 included.
+// match the reference's `a >= b ? a : b > a ? b : a + b` exactly, NaN and
+// -0.0 included (a NaN operand gives NaN, as in PyTorch).
 #include <algorithm>
 #include <functional>
 
@@ -138,9 +139,9 @@ V scalar_sigmoid(Emitter& e, const Attrs&, V x) {
   return e.select(e.ge(x, e.fconst(0)), e.fdiv(e.fconst(1), den), e.fdiv(t, den));
 }
 
-// x > 0 ? x : 0 (NaN gives 0, as in the reference)
+// x <= 0 ? 0 : x (NaN stays NaN, as in PyTorch and the reference)
 V scalar_relu(Emitter& e, const Attrs&, V x) {
-  return e.select(e.gt(x, e.fconst(0)), x, e.fconst(0));
+  return e.select(e.b().CreateFCmpOLE(x, e.fconst(0)), e.fconst(0), x);
 }
 
 // std::max(x, 0) + log1p(e^-|x|), where std::max(x, 0) is (x < 0 ? 0 : x)
@@ -182,12 +183,14 @@ V scalar_sub(Emitter& e, const Attrs&, V a, V b) { return e.fsub(a, b); }
 V scalar_mul(Emitter& e, const Attrs&, V a, V b) { return e.fmul(a, b); }
 V scalar_div(Emitter& e, const Attrs&, V a, V b) { return e.fdiv(a, b); }
 
-// a >= b ? a : b (ties: the first)
-V scalar_maximum(Emitter& e, const Attrs&, V a, V b) { return e.select(e.ge(a, b), a, b); }
+// a >= b ? a : b > a ? b : a + b (ties: the first; a NaN operand: NaN)
+V scalar_maximum(Emitter& e, const Attrs&, V a, V b) {
+  return e.select(e.ge(a, b), a, e.select(e.gt(b, a), b, e.fadd(a, b)));
+}
 
-// a <= b ? a : b (ties: the first)
+// a <= b ? a : b < a ? b : a + b (ties: the first; a NaN operand: NaN)
 V scalar_minimum(Emitter& e, const Attrs&, V a, V b) {
-  return e.select(e.b().CreateFCmpOLE(a, b), a, b);
+  return e.select(e.b().CreateFCmpOLE(a, b), a, e.select(e.lt(b, a), b, e.fadd(a, b)));
 }
 
 V scalar_greater_equal(Emitter& e, const Attrs&, V a, V b) {

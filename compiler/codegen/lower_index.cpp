@@ -38,7 +38,7 @@ bool sce_computes_softmax(const Graph& g, const Node& sce, const Node& other) {
 namespace {
 
 // Row i of softmax(z) along the classes, as lower_softmax computes it: the
-// row's first maximum m2 (its own rule: NaN first wins), then
+// row's first maximum m2 (its own rule: the first NaN wins), then
 // exp((z - m2) - log(sum exp(z - m2))) (the log taken as 0 when m2 is
 // infinite). The
 // loss's max m and sum s are reused when m2 equals m, which it does
@@ -50,7 +50,9 @@ void softmax_row(Emitter& e, const TensorRef& z, const TensorRef& out, V classes
   e.loop(classes, [&](V j) {
     V zj = e.load(z, at(j));
     V first = e.b().CreateICmpEQ(j, e.i64(0));
-    e.set(m2, e.select(first, zj, e.select(e.gt(zj, e.get(m2, f)), zj, e.get(m2, f))));
+    V better = e.b().CreateAnd(e.b().CreateFCmpORD(e.get(m2, f), e.get(m2, f)),
+                               e.b().CreateFCmpUGT(zj, e.get(m2, f)));
+    e.set(m2, e.select(first, zj, e.select(better, zj, e.get(m2, f))));
   });
   V best = e.get(m2, f);
   V s2 = e.local(f, s, "softmax_sum");

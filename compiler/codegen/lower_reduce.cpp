@@ -1,9 +1,9 @@
 // Reductions along one axis or all of them, the normalisations built on them
 // (softmax, log_softmax) and the two broadcasting adjoints (broadcast_to,
 // sum_to). Semantics follow compiler/ops/reduce_ops.cpp exactly: sums run
-// from 0 in index order, max keeps the first maximal element (so a NaN in
-// first place wins, as there), an empty lane's max is -inf, and logsumexp of
-// a lane whose max is infinite is that max.
+// from 0 in index order, max keeps the first maximal element or the first
+// NaN, an empty lane's max is -inf, and logsumexp of a lane whose max is
+// infinite is that max.
 #include <cmath>
 #include <optional>
 
@@ -64,6 +64,13 @@ struct ArgMax {
 };
 
 // The first maximal element of a lane: -inf (and index 0) for an empty lane.
+// Whether v replaces the best so far: larger, or the first NaN (a NaN
+// then stays, as in PyTorch's max).
+V beats(Emitter& e, V v, V best) {
+  V best_is_number = e.b().CreateFCmpORD(best, best);
+  return e.b().CreateAnd(best_is_number, e.b().CreateFCmpUGT(v, best));
+}
+
 ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
   ArgMax best{e.local(e.float_ty(), e.fconst(-HUGE_VAL), "max"),
               e.local(e.b().getInt64Ty(), e.i64(0), "argmax")};
@@ -72,7 +79,7 @@ ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::fu
     e.loop(e.sub(l.n, e.i64(1)), [&](V j0) {
       V j = e.add(j0, e.i64(1));
       V v = e.load(x, at(j));
-      V better = e.gt(v, e.get(best.value, e.float_ty()));
+      V better = beats(e, v, e.get(best.value, e.float_ty()));
       e.set(best.value, e.select(better, v, e.get(best.value, e.float_ty())));
       e.set(best.index, e.select(better, j, e.get(best.index, e.b().getInt64Ty())));
     });

@@ -25,8 +25,8 @@ struct Symbols {
 const Symbols& symbols(Notation n) {
   static const Symbols uni{" · ", " ⊙ ", " ", "ᵀ", "²", "′", "-", "(", ")"};
   static const Symbols ascii{" @ ", " * ", " * ", "^T", "^2", "'", "-", "(", ")"};
-  static const Symbols tex{" \\cdot ", " \\odot ", " ", "^{\\top}", "^{2}", "'", "-", "\\left(",
-                           "\\right)"};
+  static const Symbols tex{" \\cdot ", " \\odot ", " ",       "^{\\top}", "^{2}",
+                           "'",        "-",        "\\left(", "\\right)"};
   return n == Notation::latex ? tex : n == Notation::ascii ? ascii : uni;
 }
 
@@ -36,12 +36,13 @@ std::string tex_escape(const std::string& s) {
   return o;
 }
 
-// A user's name: W1 -> W_{1} in LaTeX.
+// A user's name: W1 and W_1 -> W_{1} in LaTeX.
 std::string name_text(const std::string& name, Notation n) {
   if (n != Notation::latex) return name;
   size_t d = name.size();
   while (d > 0 && std::isdigit(static_cast<unsigned char>(name[d - 1]))) --d;
   std::string head = name.substr(0, d), digits = name.substr(d);
+  if (!digits.empty() && head.size() > 1 && head.back() == '_') head.pop_back();
   std::string h = head.size() == 1 ? head : "\\mathit{" + tex_escape(head) + "}";
   return digits.empty() || d == 0 ? (d == 0 ? digits : h) : h + "_{" + digits + "}";
 }
@@ -68,7 +69,8 @@ std::string number_text(double v) {
 
 class Renderer {
  public:
-  Renderer(const Explanation& e, Notation n, bool expand) : e_(e), n_(n), s_(symbols(n)), expand_(expand) {}
+  Renderer(const Explanation& e, Notation n, bool expand)
+      : e_(e), n_(n), s_(symbols(n)), expand_(expand) {}
 
   std::string def_name(const Definition& d) const {
     return d.delta ? delta_text(d.delta, n_) : name_text(d.name, n_);
@@ -119,8 +121,10 @@ class Renderer {
       case OpKind::constant:
         return {number_text(x.attrs.get_f64("value", 0.0))};
       case OpKind::matmul: {
-        std::string l = x.attrs.get_bool("ta") ? atom(a[0]) + s_.transpose : factor(a[0], x.op, true);
-        std::string r = x.attrs.get_bool("tb") ? atom(a[1]) + s_.transpose : factor(a[1], x.op, false);
+        std::string l =
+            x.attrs.get_bool("ta") ? atom(a[0]) + s_.transpose : factor(a[0], x.op, true);
+        std::string r =
+            x.attrs.get_bool("tb") ? atom(a[1]) + s_.transpose : factor(a[1], x.op, false);
         return product(x, x.op, s_.matmul, l, r);
       }
       case OpKind::transpose:
@@ -218,7 +222,8 @@ std::string latex(const Explanation& e) {
     << "$ in model \\texttt{" << tex_escape(e.model) << "}}\n"
     << "Read from the adjoint IR (stage \\texttt{opt}).\n\n\\paragraph{Where}\n";
   for (const Definition& d : e.defs)
-    o << "\\begin{multline*}\n" << r.def_name(d) << " = " << r.text(d.root) << "\n\\end{multline*}\n";
+    o << "\\begin{multline*}\n"
+      << r.def_name(d) << " = " << r.text(d.root) << "\n\\end{multline*}\n";
   o << "\\paragraph{Gradients}\n";
   for (const GradExpr& g : e.grads) {
     o << "\\begin{multline*}\n" << nabla(g.wrt, e.loss, Notation::latex) << " = " << r.text(g.root);

@@ -71,6 +71,9 @@ class Sema {
   std::optional<ValueId> result_value(const NameUse& use, const char* role);
   std::string default_model_name() const;
   void error(SourceLoc loc, std::string message);
+  // Whether the number fits the model's float type (an f32 model's 1e39
+  // would silently become inf); else an error at loc.
+  bool fits_float_type(double v, SourceLoc loc);
   void note(SourceLoc loc, std::string message);
 
   // --- sema_decls.cpp: types and initialisers ---

@@ -8,6 +8,11 @@ namespace {
 
 constexpr const char* kInitialisers =
     "zeros, ones, a number, normal(mean, std), uniform(lo, hi), he_normal, glorot_uniform";
+// Initialisers written as a bare name, with no arguments.
+constexpr const char* kPlainInitialisers[] = {"zeros", "ones", "he_normal", "glorot_uniform"};
+// A declared tensor holds at most 2^40 elements (4 TiB of f32): byte counts
+// of shapes built from it then stay far from int64 overflow.
+constexpr int64_t kMaxElements = int64_t{1} << 40;
 
 }  // namespace
 
@@ -27,7 +32,13 @@ std::optional<Type> Sema::check_type(const TypeExpr& t, bool is_param) {
     ok = false;
   }
   Type type{t.dtype, {}};
+  int64_t elements = 1;  // the constant sizes' product, capped below
   for (const DimExpr& d : t.dims) {
+    if (d.size && *d.size > 0 && ok &&
+        (__builtin_mul_overflow(elements, *d.size, &elements) || elements > kMaxElements)) {
+      error(d.loc, "too many elements: the sizes' product exceeds 2^40");
+      ok = false;
+    }
     if (d.size) {
       if (*d.size <= 0) {
         error(d.loc, "sizes must be positive, got " + std::to_string(*d.size));
@@ -52,13 +63,13 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
     return true;
   }
   if (auto v = literal_number(*init)) {
+    if (!fits_float_type(*v, init->begin)) return false;
     attrs.set("init", std::string("constant"));
     attrs.set("init_a", *v);
     return true;
   }
   if (auto* name = init->as<NameRef>()) {
-    static const char* const kPlain[] = {"zeros", "ones", "he_normal", "glorot_uniform"};
-    for (const char* p : kPlain)
+    for (const char* p : kPlainInitialisers)
       if (name->name == p) {
         attrs.set("init", name->name);
         return true;
@@ -72,6 +83,12 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
     return false;
   }
   const Call* call = init->as<Call>();
+  for (const char* p : kPlainInitialisers)
+    if (call && call->callee == p) {
+      error(init->begin,
+            "'" + call->callee + "' takes no arguments: write `= " + call->callee + "`");
+      return false;
+    }
   bool two_numbers = call && (call->callee == "normal" || call->callee == "uniform");
   if (!two_numbers) {
     std::string what = call ? "unknown initialiser '" + call->callee + "'"
@@ -93,6 +110,7 @@ bool Sema::check_init(const Expr* init, Attrs& attrs) {
       error(a.loc, "'" + call->callee + "' takes two numbers: " + usage);
       return false;
     }
+    if (!fits_float_type(*v, a.loc)) return false;
     vals[slot] = v;
   }
   if (!vals[0] || !vals[1]) {

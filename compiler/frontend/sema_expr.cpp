@@ -1,6 +1,8 @@
 // Sema, expressions: names, literals, operators and `@`.
 #include <array>
 #include <cmath>
+#include <limits>
+#include <sstream>
 
 #include "frontend/sema.hpp"
 #include "ops/rules.hpp"
@@ -69,10 +71,22 @@ void Sema::report_too_big(SourceLoc loc) {
                  " operations or def calls after inlining defs");
 }
 
+bool Sema::fits_float_type(double v, SourceLoc loc) {
+  if (graph_.float_type != DType::f32 || !std::isfinite(v) ||
+      std::fabs(v) <= std::numeric_limits<float>::max())
+    return true;
+  std::ostringstream text;
+  text << v;
+  error(loc, "the number " + text.str() + " is out of range for f32 (largest about 3.4e38)");
+  return false;
+}
+
 ValueId Sema::eval(const Expr& e) {
   if (too_big_) return kPoison;  // stops exponential def expansions at once
-  if (auto* n = e.as<NumberLit>())
+  if (auto* n = e.as<NumberLit>()) {
+    if (!fits_float_type(n->value, e.loc)) return kPoison;
     return make(e.loc, OpKind::constant, {}, {{"value", n->value}}, "number");
+  }
   if (e.as<BoolLit>()) {
     error(e.loc, "'true' and 'false' can only be keyword arguments' values (e.g. keepdims=true)");
     return kPoison;
@@ -84,8 +98,10 @@ ValueId Sema::eval(const Expr& e) {
   }
   if (auto* name = e.as<NameRef>()) return lookup_value(name->name, e.loc);
   if (auto* neg = e.as<Negate>()) {
-    if (auto v = literal_number(e))
+    if (auto v = literal_number(e)) {
+      if (!fits_float_type(*v, e.loc)) return kPoison;
       return make(e.loc, OpKind::constant, {}, {{"value", *v}}, "number");
+    }
     ValueId x = eval(*neg->operand);
     return make(e.loc, OpKind::neg, {x}, {}, "'-'");
   }

@@ -22,7 +22,8 @@ double d_tanh(double x) { return std::tanh(x); }
 double d_sigmoid(double x) {
   return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
 }
-double d_relu(double x) { return x > 0 ? x : 0; }
+// NaN propagates through relu, maximum and minimum, as in PyTorch.
+double d_relu(double x) { return x <= 0 ? 0 : x; }
 double d_softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
 double d_gelu(double x) { return 0.5 * x * (1 + std::erf(x / kSqrt2)); }
 double d_sin(double x) { return std::sin(x); }
@@ -35,8 +36,8 @@ double d_add(double a, double b) { return a + b; }
 double d_sub(double a, double b) { return a - b; }
 double d_mul(double a, double b) { return a * b; }
 double d_div(double a, double b) { return a / b; }
-double d_maximum(double a, double b) { return a >= b ? a : b; }
-double d_minimum(double a, double b) { return a <= b ? a : b; }
+double d_maximum(double a, double b) { return a >= b ? a : b > a ? b : a + b; }
+double d_minimum(double a, double b) { return a <= b ? a : b < a ? b : a + b; }
 double d_ge(double a, double b) { return a >= b ? 1 : 0; }
 
 DTensor eval_leaky_relu(const std::vector<const DTensor*>& args, const Attrs& attrs, const Dims&) {

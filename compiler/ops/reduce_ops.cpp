@@ -126,11 +126,14 @@ double lane_sum(const DTensor& x, const Lanes& l, int64_t lane) {
   return s;
 }
 
-// Index along the lane of its first maximal element (the lane is not empty).
+// Index along the lane of its first maximal element, or of its first NaN
+// (a NaN propagates, as in PyTorch's max); the lane is not empty.
 int64_t lane_argmax(const DTensor& x, const Lanes& l, int64_t lane) {
   int64_t best = 0;
-  for (int64_t j = 1; j < l.n; ++j)
-    if (x[l.at(lane, j)] > x[l.at(lane, best)]) best = j;
+  for (int64_t j = 1; j < l.n; ++j) {
+    double v = x[l.at(lane, j)], b = x[l.at(lane, best)];
+    if (!std::isnan(b) && (v > b || std::isnan(v))) best = j;
+  }
   return best;
 }
 
