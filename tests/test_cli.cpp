@@ -1,11 +1,11 @@
 // The adjc command as a user runs it: init -> grad -> forward on safetensors
 // files, read back and compared with the reference evaluator, and its errors
 // (missing files, bad shapes, usage) with their exit statuses.
-#include <catch2/catch.hpp>
 #include <sys/wait.h>
 
 #include <adjoint/adjoint.hpp>
 #include <adjoint/safetensors.hpp>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -38,7 +38,8 @@ void write_tensors(const std::string& path, const NamedTensors& ts) {
 
 // A safetensors file written by hand, the way PyTorch writes integer labels:
 // `x` as F32 and `y` as I64.
-void write_with_i64_labels(const std::string& path, const Tensor& x, const std::vector<int64_t>& y) {
+void write_with_i64_labels(const std::string& path, const Tensor& x,
+                           const std::vector<int64_t>& y) {
   std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(x.dim(0)) + "," +
                        std::to_string(x.dim(1)) + "],\"data_offsets\":[0," +
                        std::to_string(x.bytes()) + "]},\"y\":{\"dtype\":\"I64\",\"shape\":[" +
@@ -102,7 +103,8 @@ TEST_CASE("adjc init, grad and forward round trip", "[cli]") {
     double rtol = m.float_type() == ElemType::f64 ? 1e-12 : 1e-5;
     check_reference(file, got, in, p, true, rtol);
 
-    Result f = adjc({"forward", example(file), "--params=" + params, "--inputs=" + inputs, "-o", outs});
+    Result f =
+        adjc({"forward", example(file), "--params=" + params, "--inputs=" + inputs, "-o", outs});
     INFO(f.err);
     REQUIRE(f.status == 0);
     SafeTensors fwd = read_safetensors(outs);
@@ -134,7 +136,8 @@ TEST_CASE("adjc grad reads I64 labels as PyTorch writes them", "[cli]") {
   Inputs in = random_inputs(m, 3, 2);
   write_with_i64_labels(inputs, in["x"], {2, 0, 9});
   in.set("y", Tensor::i32({3}, {2, 0, 9}));
-  Result g = adjc({"grad", example("mlp.adj"), "--params", params, "--inputs", inputs, "-o", grads});
+  Result g =
+      adjc({"grad", example("mlp.adj"), "--params", params, "--inputs", inputs, "-o", grads});
   INFO(g.err);
   REQUIRE(g.status == 0);
   check_reference("mlp.adj", read_safetensors(grads), in, m.init_params(0), true, 1e-5);
@@ -233,4 +236,105 @@ TEST_CASE("adjc check and emit still work; compile errors exit 1", "[cli]") {
   CHECK_THAT(i.err, Contains("bad.adj:2:") && Contains("^"));
   CHECK_FALSE(fs::exists(dir + "/p.safetensors"));
   fs::remove_all(dir);
+}
+
+namespace {
+
+// adjc under a 6 GB address-space limit, so that a giant allocation fails the
+// same way on every machine, whatever its memory and overcommit policy.
+Result adjc_limited(const std::vector<std::string>& args, const std::string& dir) {
+  std::string cmd = "ulimit -v 6000000 && '" + std::string(ADJC_PATH) + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  int raw = std::system((cmd + " >'" + dir + "/out.txt' 2>'" + dir + "/err.txt'").c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = slurp(dir + "/out.txt");
+  r.err = slurp(dir + "/err.txt");
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("adjc reports running out of memory as an error naming the allocation", "[cli]") {
+  // Both used to exit 3 with "internal compiler error: std::bad_alloc".
+  std::string dir = temp_dir("cli_oom");
+  std::ofstream(dir + "/huge.adj") << "param W : f32[100000, 100000]\nl = sum(W)\nminimize l\n";
+  Result r = adjc_limited({"init", dir + "/huge.adj", "-o", dir + "/p.safetensors"}, dir);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("adjc: error: out of memory") && Contains("param 'W'") &&
+                        Contains("40000000000 bytes (40.0 GB)"));
+  CHECK_FALSE(fs::exists(dir + "/p.safetensors"));
+
+  // A padding of 100000 makes an 800 GB workspace out of a 4x4 image.
+  std::ofstream(dir + "/conv.adj") << "model conv\ninput x : f32[1,1,4,4]\nparam K : f32[1,1,2,2]\n"
+                                      "l = sum(conv2d(x, K, pad=100000))\nminimize l\n";
+  REQUIRE(adjc({"init", dir + "/conv.adj", "-o", dir + "/p.safetensors"}).status == 0);
+  write_tensors(dir + "/i.safetensors", {{"x", Tensor::f32({1, 1, 4, 4})}});
+  r = adjc_limited({"grad", dir + "/conv.adj", "--params", dir + "/p.safetensors", "--inputs",
+                    dir + "/i.safetensors", "-o", dir + "/g.safetensors"},
+                   dir);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("out of memory") && Contains("the workspace of model 'conv'"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc refuses a directory or an endless file as FILE; reads pipes", "[cli]") {
+  std::string dir = temp_dir("cli_src");
+  Result r = adjc({"check", dir});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("cannot read '" + dir + "': is a directory"));
+  r = adjc({"init", dir, "-o", dir + "/p.safetensors"});
+  CHECK(r.status == 1);
+  CHECK_FALSE(fs::exists(dir + "/p.safetensors"));
+  // /dev/zero never ends: the cap stops it (the run used to grow without bound).
+  r = adjc({"check", "/dev/zero"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("'/dev/zero' is larger than 64 MiB"));
+  // A pipe is read to its end.
+  std::string cmd = "cat '" + example("xor.adj") + "' | '" + ADJC_PATH + "' check /dev/stdin";
+  CHECK(std::system(cmd.c_str()) == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc -o: empty names, directories, missing directories, links, devices", "[cli]") {
+  std::string dir = temp_dir("cli_out");
+  auto init = [&](const std::string& out) { return adjc({"init", example("xor.adj"), "-o", out}); };
+  CHECK(init("").status == 2);
+  CHECK_THAT(init("").err, Contains("-o needs a file name"));
+  for (const std::string& d : {dir, std::string(".")}) {
+    Result r = init(d);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("'" + d + "' is a directory"));
+    CHECK_THAT(r.err, !Contains(".tmp"));
+  }
+  Result r = init(dir + "/nodir/p.safetensors");
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("the directory '" + dir + "/nodir' does not exist"));
+  r = adjc({"graph", example("xor.adj"), "-o", dir + "/nodir/x.svg"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("does not exist") && !Contains(".tmp"));
+  REQUIRE(adjc({"graph", example("xor.adj"), "-o", dir + "/g.dot"}).status == 0);
+  CHECK_THAT(slurp(dir + "/g.dot"), Contains("digraph"));
+
+  // A symbolic link survives: its target is replaced.
+  std::ofstream(dir + "/target") << "old";
+  fs::create_symlink("target", dir + "/link");
+  REQUIRE(init(dir + "/link").status == 0);
+  CHECK(fs::is_symlink(dir + "/link"));
+  CHECK(read_safetensors(dir + "/target").tensors.count("W1") == 1);
+  // A device is written, never replaced by a file; so is standard output
+  // (here redirected to a file, which the rename used to replace).
+  REQUIRE(init("/dev/null").status == 0);
+  CHECK(fs::is_character_file("/dev/null"));
+  Result std_out = init("/dev/stdout");
+  REQUIRE(std_out.status == 0);
+  CHECK_THAT(std_out.out, Contains("\"W1\"") && Contains("\"__metadata__\""));
+  for (const auto& e : fs::directory_iterator(dir))
+    CHECK_THAT(e.path().string(), !Contains(".tmp."));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("adjc --threads above 256 is a usage error", "[cli]") {
+  CHECK(adjc({"bench", example("xor.adj"), "--dim", "B=4", "--threads", "257"}).status == 2);
+  CHECK(adjc({"train", example("mlp.adj"), "--data", "x", "--threads", "257"}).status == 2);
 }

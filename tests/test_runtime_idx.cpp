@@ -169,6 +169,23 @@ TEST_CASE("an IDX data set loads as f32 images in [0,1] and i32 labels", "[runti
                     Catch::Contains("apt-get install dataset-fashion-mnist"));
 }
 
+TEST_CASE("an IDX data set with an empty split is an error naming the file", "[runtime]") {
+  TempDir dir("idx_empty");
+  auto split = [&](const char* prefix, uint32_t n) {
+    std::string p(prefix);
+    write_plain(dir.file(p + "-images-idx3-ubyte"), idx(0x803, {n, 2, 2}, pattern(4 * n)));
+    write_plain(dir.file(p + "-labels-idx1-ubyte"), idx(0x801, {n}, std::string(n, '\x01')));
+  };
+  split("train", 2);
+  split("t10k", 0);
+  CHECK_THROWS_WITH(load_idx_dataset(dir.path.string(), 10),
+                    Catch::Contains("t10k-images-idx3-ubyte") && Catch::Contains("no images"));
+  split("train", 0);
+  split("t10k", 1);
+  CHECK_THROWS_WITH(load_idx_dataset(dir.path.string(), 10),
+                    Catch::Contains("train-images-idx3-ubyte") && Catch::Contains("no images"));
+}
+
 TEST_CASE("the installed Fashion-MNIST data set loads", "[runtime][fashion-mnist]") {
   if (!fs::exists(kFashionMnistDir)) {
     WARN("skipped: " << kFashionMnistDir << " is absent (Debian package dataset-fashion-mnist)");

@@ -1,9 +1,9 @@
 // adjc train on a small synthetic MNIST-style data set: checkpoints, exact
 // resume, refusal of a mismatched checkpoint, and command-line errors.
-#include <catch2/catch.hpp>
 #include <sys/wait.h>
 
 #include <adjoint/safetensors.hpp>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,9 +72,9 @@ Scratch::Scratch() {
   write_split(dir, "train", 150, 1);
   write_split(dir, "t10k", 40, 2);
   std::ofstream(path("lin.adj")) << kLinear;
+  // The same model but for the shape of b (the first output stays [B, 10]).
   std::string other = kLinear;
-  other.replace(other.find("f32[784, 10]"), 12, "f32[784, 11]");
-  other.replace(other.find("f32[10]"), 7, "f32[11]");
+  other.replace(other.find("f32[10]"), 7, "f32[1, 10]");
   std::ofstream(path("wide.adj")) << other;
 }
 
@@ -86,8 +86,8 @@ const Scratch& scratch() {
 Run adjc(const std::vector<std::string>& args) { return apitest::run_adjc(args); }
 
 std::vector<std::string> train_args(const std::vector<std::string>& extra) {
-  std::vector<std::string> a{"train", scratch().path("lin.adj"), "--data", scratch().dir,
-                             "--batch", "16", "--seed", "7"};
+  std::vector<std::string> a{
+      "train", scratch().path("lin.adj"), "--data", scratch().dir, "--batch", "16", "--seed", "7"};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
 }
@@ -132,7 +132,7 @@ TEST_CASE("adjc train: refuses a checkpoint of another model or shape", "[train]
   REQUIRE(adjc(train_args({"--epochs", "1", "--save", ck})).status == 0);
   Run wide = adjc({"train", scratch().path("wide.adj"), "--data", scratch().dir, "--resume", ck});
   CHECK(wide.status == 1);
-  CHECK_THAT(wide.err, Contains("'W'"));
+  CHECK_THAT(wide.err, Contains("'b'") && Contains("f32[1,10]"));
   std::string text = kLinear;
   text.replace(text.find("model lin"), 9, "model other");
   std::ofstream(scratch().path("other.adj")) << text;
@@ -158,4 +158,79 @@ TEST_CASE("adjc train: command-line errors", "[train]") {
   CHECK_THAT(missing.err, Contains("nowhere"));
   Run no_ck = adjc(train_args({"--resume", scratch().path("none.safetensors")}));
   CHECK(no_ck.status == 1);
+}
+
+TEST_CASE("adjc train: the first output must be [B, classes]", "[train]") {
+  // Each used to train and report a meaningless accuracy.
+  for (const char* output : {"f32[784, 10] = glorot_uniform\nparam b : f32[10] = zeros\n"
+                             "s = sum(x @ W + b)\nlogits = x @ W + b\n"
+                             "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\n"
+                             "output s\n",
+                             "f32[784, 5] = glorot_uniform\nparam b : f32[5] = zeros\n"
+                             "logits = x @ W + b\n"
+                             "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\n"
+                             "output logits\n"}) {
+    std::string text =
+        std::string("model bad\ninput x : f32[B, 784]\ninput y : i32[B]\nparam W : ") + output;
+    std::ofstream(scratch().path("bad_out.adj")) << text;
+    Run r =
+        adjc({"train", scratch().path("bad_out.adj"), "--data", scratch().dir, "--epochs", "1"});
+    CAPTURE(text, r.err);
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("the first output") && Contains("[B,10]"));
+    CHECK_THAT(r.out, !Contains("epoch 1/1"));
+  }
+}
+
+TEST_CASE("adjc train: an empty split is an error naming its file", "[train]") {
+  std::string dir = scratch().path("empty_test");
+  fs::create_directories(dir);
+  write_split(dir, "train", 20, 1);
+  write_split(dir, "t10k", 0, 2);
+  Run r = adjc({"train", scratch().path("lin.adj"), "--data", dir, "--epochs", "1"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("t10k-images-idx3-ubyte") && Contains("no images"));
+  write_split(dir, "train", 0, 1);
+  write_split(dir, "t10k", 20, 2);
+  r = adjc({"train", scratch().path("lin.adj"), "--data", dir, "--epochs", "1"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("train-images-idx3-ubyte") && Contains("no images"));
+}
+
+TEST_CASE("adjc train: checkpoints that cannot be written or resumed", "[train]") {
+  // A --save into a missing directory fails before the first epoch.
+  Run r = adjc(train_args({"--epochs", "1", "--save", scratch().path("nodir/c.safetensors")}));
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("does not exist"));
+  CHECK_THAT(r.out, !Contains("epoch 1/1"));
+  CHECK(adjc(train_args({"--save", ""})).status == 2);
+
+  std::string ck = scratch().path("two.safetensors");
+  REQUIRE(adjc(train_args({"--epochs", "2", "--save", ck})).status == 0);
+  CHECK(read_safetensors(ck).metadata.at("batch") == "16");
+  for (const char* epochs : {"1", "2"}) {
+    r = adjc(train_args({"--epochs", epochs, "--resume", ck}));
+    CHECK(r.status == 1);
+    CHECK_THAT(r.err, Contains("is at epoch 2; --epochs " + std::string(epochs) +
+                               " leaves nothing to train"));
+  }
+  // Another batch size trains on, with a warning (as another seed does).
+  std::vector<std::string> a{"train",    scratch().path("lin.adj"),
+                             "--data",   scratch().dir,
+                             "--batch",  "8",
+                             "--seed",   "7",
+                             "--epochs", "3",
+                             "--resume", ck};
+  r = adjc(a);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.err, Contains("warning") && Contains("--batch 16"));
+}
+
+TEST_CASE("adjc train: syntax errors print as the other commands print them", "[train]") {
+  std::string bad = scratch().path("syntax.adj");
+  std::ofstream(bad) << "input x : f32[B, 784]\ninput y : i32[B]\nl = x[0]\n";
+  Run r = adjc({"train", bad, "--data", scratch().dir});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::StartsWith(bad + ":3:"));
+  CHECK_THAT(r.err, !Contains("adjc: error:"));
 }

@@ -40,7 +40,7 @@ std::vector<std::string> names_of(const std::vector<TensorInfo>& infos) {
 void* workspace_for(const ModelData& d, const adj_dims& dims) {
   int64_t need = d.native->workspace_size_fn()(&dims);
   if (static_cast<int64_t>(d.workspace.bytes()) < need)
-    d.workspace = Tensor::zeros(ElemType::f64, {(need + 7) / 8});
+    d.workspace = api::allocate_workspace(d, need);
   return d.workspace.raw();
 }
 
@@ -84,7 +84,7 @@ Params Model::init_params(uint64_t seed) const {
   Params p;
   for (size_t i = 0; i < impl_->params.size(); ++i) {
     const TensorInfo& info = impl_->params[i];
-    Tensor t = Tensor::zeros(info.dtype, info.fixed_shape());
+    Tensor t = api::allocate(info.dtype, info.fixed_shape(), "param '" + info.name + "'");
     init_tensor(t, impl_->inits[i], seed, stream_of(info.name));
     p.set(info.name, std::move(t));
   }
@@ -101,7 +101,8 @@ static Grads zeros_of_wrt(const ModelData& d, const DimEnv& env) {
         if (!env.count(s))
           throw Error("the gradient of '" + name + "' (" + t.str() + ") has the symbolic size '" +
                       s + "': make it with make_grads(inputs)");
-    g.set(name, Tensor::zeros(api::elem_type(d.ir.float_type), eval_shape(t.shape, env)));
+    g.set(name, api::allocate(api::elem_type(d.ir.float_type), eval_shape(t.shape, env),
+                              "the gradient of '" + name + "'"));
   }
   return g;
 }
@@ -115,7 +116,8 @@ Grads Model::make_grads(const Inputs& inputs) const {
 double Model::grad(const Inputs& inputs, const Params& params, Grads& grads) const {
   const ModelData& d = *impl_;
   if (!d.native->has_grad())
-    throw Error("model '" + d.ir.model + "' has no loss (no 'minimize'), so no gradient; call forward");
+    throw Error("model '" + d.ir.model +
+                "' has no loss (no 'minimize'), so no gradient; call forward");
   // Everything is checked before anything is written.
   api::BoundCall call = api::bind_call(d, inputs, params);
   std::vector<adj_tensor> out = api::bind_grads(d, call.env, grads);
@@ -137,7 +139,8 @@ Outputs Model::forward(const Inputs& inputs, const Params& params) const {
   values.reserve(results.size());  // abi() points into each tensor: no reallocation
   for (const NamedValue& r : results) {
     const Type& t = g.type(r.value);
-    values.push_back(Tensor::zeros(api::elem_type(t.dtype), eval_shape(t.shape, call.env)));
+    values.push_back(api::allocate(api::elem_type(t.dtype), eval_shape(t.shape, call.env),
+                                   "output '" + r.name + "'"));
     out.push_back(values.back().abi());
   }
   adj_dims dims = abi_dims(call.dims);

@@ -52,6 +52,22 @@ std::vector<IndexCheck> find_index_checks(const Graph& g, const SourceManager& s
 
 }  // namespace
 
+Tensor allocate(ElemType t, std::vector<int64_t> shape, const std::string& what) {
+  try {
+    return Tensor::zeros(t, shape);
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(e.bytes(), what + " " + elem_type_name(t) + shape_string(shape));
+  }
+}
+
+Tensor allocate_workspace(const ModelData& d, int64_t bytes) {
+  try {
+    return Tensor::zeros(ElemType::f64, {std::max<int64_t>(1, (bytes + 7) / 8)});
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(e.bytes(), "the workspace of model '" + d.ir.model + "'");
+  }
+}
+
 ElemType elem_type(DType t) {
   switch (t) {
     case DType::f32:

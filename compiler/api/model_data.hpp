@@ -32,8 +32,8 @@ struct ModelData {
   Graph ir;                           // as sema built it: declarations, fans, index uses
   std::optional<NativeModel> native;  // the optimised graph, compiled
   std::vector<TensorInfo> inputs, params, outputs;
-  std::vector<std::string> wrt;       // the order m_grad writes its gradients
-  std::vector<InitSpec> inits;        // one per param
+  std::vector<std::string> wrt;  // the order m_grad writes its gradients
+  std::vector<InitSpec> inits;   // one per param
   std::vector<IndexCheck> index_checks;
 
   // One workspace, reused by every call and grown as needed (an owning
@@ -54,6 +54,12 @@ struct ModelAccess {
 // optimised graph in `jit`, and precomputes declarations, initialisers and
 // index checks (whose locations `sm` describes).
 void build_model_data(ModelData& d, Graph ir, std::shared_ptr<Jit> jit, const SourceManager& sm);
+
+// Tensor::zeros, whose out-of-memory error names what the tensor is for
+// (`what`: "param 'W'", "output 'y'"); the sizes usually come from the user.
+Tensor allocate(ElemType t, std::vector<int64_t> shape, const std::string& what);
+// A workspace of at least `bytes` bytes for `d` (whole f64 words, at least one).
+Tensor allocate_workspace(const ModelData& d, int64_t bytes);
 
 // The user-facing description of a declared tensor.
 TensorInfo tensor_info(const std::string& name, const Type& t);

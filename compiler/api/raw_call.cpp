@@ -19,8 +19,7 @@ RawGradCall::RawGradCall(const Model& m, const Inputs& inputs, const Params& par
   fn_ = d.native->grad_fn();
   adj_dims dims{dims_.data(), static_cast<int32_t>(dims_.size())};
   workspace_bytes_ = d.native->workspace_size_fn()(&dims);
-  // f64 elements: the size rounded up to whole 8-byte words, at least one.
-  workspace_ = Tensor::zeros(ElemType::f64, {std::max<int64_t>(1, (workspace_bytes_ + 7) / 8)});
+  workspace_ = allocate_workspace(d, workspace_bytes_);
 }
 
 }  // namespace adjoint::api

@@ -85,7 +85,7 @@ double Model::train_step(const Inputs& inputs, Params& params, OptimizerState& s
   std::lock_guard<std::mutex> lock(d.mu);
   int64_t need = d.native->workspace_size_fn()(&dims);
   if (static_cast<int64_t>(d.workspace.bytes()) < need)
-    d.workspace = Tensor::zeros(ElemType::f64, {(need + 7) / 8});
+    d.workspace = api::allocate_workspace(d, need);
   double loss = d.native->train_step_fn()(call.inputs.data(), call.params.data(), buffers.data(),
                                           &dims, d.workspace.raw(), &opt);
   state.step = opt.step;

@@ -2,16 +2,19 @@
 // commands themselves live in cmd_*.cpp.
 #include "driver/cli.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+#include <new>
 
 namespace adjoint::cli {
 namespace {
@@ -26,7 +29,9 @@ Tensors are read and written as safetensors files (F32, F64 and I32; I64
 labels are read as i32). Each input and param must be present with its
 declared element type and shape; symbolic sizes (B) are taken from the inputs.
 Nothing is converted: an f64 tensor for an f32 model is an error. Output files
-are written atomically, so a failed run never leaves a half-written file.
+are written atomically, so a failed or interrupted run never leaves a
+half-written file; a symbolic link's target is replaced (the link stays), and
+a device or FIFO (-o /dev/stdout) is written as it is.
 An option's value may follow it (--seed 3) or be joined with '=' (--seed=3).
 Compiled code is cached in $XDG_CACHE_HOME/adjoint (~/.cache/adjoint);
 --no-cache, anywhere on the line, or ADJOINT_NO_CACHE=1 turns that off.
@@ -41,7 +46,8 @@ std::string usage_text() {
                    [](const Command& a, const Command& b) { return a.order < b.order; });
   std::string out = "usage: adjc COMMAND FILE [options]\n\ncommands:\n";
   for (const Command& c : cmds) {
-    std::string line = "  " + c.name + std::string(c.name.size() < 8 ? 8 - c.name.size() : 1, ' ') + c.usage;
+    std::string line =
+        "  " + c.name + std::string(c.name.size() < 8 ? 8 - c.name.size() : 1, ' ') + c.usage;
     out += line + "\n" + c.help;
   }
   out += "  help                             this text\n";
@@ -162,21 +168,69 @@ int file_error(const std::string& msg) {
 }
 
 std::string missing_option(const Args& a, std::initializer_list<const char*> required) {
-  for (const char* r : required)
-    if (!a.has(r)) return std::string("missing ") + r + " " +
-                          (std::string(r) == "-o" ? "OUT" : "FILE");
+  for (const char* r : required) {
+    bool out = std::string(r) == "-o";
+    if (!a.has(r)) return std::string("missing ") + r + " " + (out ? "OUT" : "FILE");
+    if (a.get(r).empty()) return std::string(r) + " needs a file name, got ''";
+  }
   return "";
 }
 
+namespace {
+
+// The largest model source read: far beyond any real model, and it stops a
+// mistaken path (/dev/zero, a data file) from eating memory.
+constexpr size_t kMaxSourceBytes = size_t{64} << 20;
+
+// Reads all of `fd` (a file or a pipe) in chunks, stopping one byte past the
+// cap; nullopt after a message on an error or when the cap is passed.
+std::optional<std::string> read_capped(int fd, const std::string& path) {
+  std::string text;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      file_error("cannot read '" + path + "': " + std::strerror(errno));
+      return std::nullopt;
+    }
+    if (got == 0) return text;
+    text.append(buf, static_cast<size_t>(got));
+    if (text.size() > kMaxSourceBytes) {
+      file_error("'" + path + "' is larger than 64 MiB; is it a model?");
+      return std::nullopt;
+    }
+  }
+}
+
+}  // namespace
+
 std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     file_error("cannot read '" + path + "': " + std::strerror(errno));
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // A directory opens fine and reads as nothing on some systems: say what it is.
+  struct stat st;
+  std::optional<std::string> text;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+    file_error("cannot read '" + path + "': is a directory");
+  else
+    text = read_capped(fd, path);
+  ::close(fd);
+  return text;
+}
+
+std::optional<Model> compile_file(Compiler& cc, const std::string& path) {
+  auto text = read_text(path);
+  if (!text) return std::nullopt;
+  try {
+    return cc.compile_string(*text, path);
+  } catch (const Error& e) {
+    std::cerr << e.what() << "\n";
+    return std::nullopt;
+  }
 }
 
 int report(const Diagnostics& d) {
@@ -191,6 +245,12 @@ int main(int argc, char** argv) {
     return adjoint::cli::run(argc, argv);
   } catch (const adjoint::Error& e) {
     std::cerr << "adjc: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // Allocations that name themselves throw adjoint::OutOfMemory (above);
+    // anything else that runs out (a compiler table, a std::vector) lands here.
+    std::cerr << "adjc: error: out of memory (the model or its sizes need more memory than "
+                 "this machine has)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "adjc: internal compiler error: " << e.what() << "\n";

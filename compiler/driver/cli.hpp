@@ -5,6 +5,7 @@
 // options take a value (`--seed 3` or `--seed=3`); its flags take none.
 #pragma once
 
+#include <adjoint/adjoint.hpp>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -27,9 +28,9 @@ struct Args {
 
 struct Command {
   std::string name;
-  int order = 100;               // position in the help text
-  std::string usage;             // "FILE -o P.safetensors [--seed N]"
-  std::string help;              // what it does, indented lines
+  int order = 100;                // position in the help text
+  std::string usage;              // "FILE -o P.safetensors [--seed N]"
+  std::string help;               // what it does, indented lines
   std::set<std::string> options;  // options taking a value
   std::set<std::string> flags;    // options taking none
   int (*run)(const Args&) = nullptr;
@@ -38,8 +39,9 @@ struct Command {
 bool register_command(Command c);
 #define ADJC_CONCAT_(a, b) a##b
 #define ADJC_CONCAT(a, b) ADJC_CONCAT_(a, b)
-#define ADJC_COMMAND(...) \
-  static const bool ADJC_CONCAT(adjc_registered_, __LINE__) = ::adjoint::cli::register_command(__VA_ARGS__)
+#define ADJC_COMMAND(...)                                     \
+  static const bool ADJC_CONCAT(adjc_registered_, __LINE__) = \
+      ::adjoint::cli::register_command(__VA_ARGS__)
 
 // Messages: a usage error prints the usage and gives exit status 2; a file or
 // input error gives 1.
@@ -49,13 +51,22 @@ int usage_error(const std::string& msg);
 // [lo, hi]; nullopt for anything else (signs, spaces, trailing text).
 std::optional<int64_t> parse_int(const std::string& s, int64_t lo, int64_t hi);
 std::optional<double> parse_real(const std::string& s, double lo, double hi);
+
+// The most --threads accepted: far more threads than cores only slows the
+// pool down (see runtime/src/parallel.cpp), and thousands exhaust the system.
+inline constexpr int64_t kMaxThreads = 256;
 int file_error(const std::string& msg);
 
-// The first of `required` that is missing, as a usage message ("" if none).
+// The first of `required` that is missing or empty, as a usage message ("" if
+// none).
 std::string missing_option(const Args& a, std::initializer_list<const char*> required);
 
 // Reads a whole file; nullopt after a message if it cannot be read.
 std::optional<std::string> read_text(const std::string& path);
+
+// Compiles FILE through the C++ API; nullopt after its diagnostics went to
+// stderr as they are ("f.adj:3:6: error: ...", no "adjc: error: " prefix).
+std::optional<Model> compile_file(Compiler& cc, const std::string& path);
 
 // Prints the diagnostics; 1 if there were errors, else 0.
 int report(const Diagnostics& d);

@@ -38,8 +38,10 @@ std::string parse_options(const Args& a, bench::BenchOptions& o) {
     return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" +
            a.get("--dim") + "'";
   if (a.has("--threads")) {
-    auto v = parse_int(a.get("--threads"), 1, 1024);
-    if (!v) return "--threads needs an integer in [1, 1024], got '" + a.get("--threads") + "'";
+    auto v = parse_int(a.get("--threads"), 1, kMaxThreads);
+    if (!v)
+      return "--threads needs an integer in [1, " + std::to_string(kMaxThreads) + "], got '" +
+             a.get("--threads") + "'";
     o.threads = static_cast<int>(*v);
   }
   if (a.has("--reps")) {

@@ -1,9 +1,13 @@
 // adjc explain, adjc graph and adjc cost: the gradient as math, the graph as a
 // picture, and what each line costs. All read the optimised (`opt`) stage.
+#include <unistd.h>
+
+#include <adjoint/output_file.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "driver/cli.hpp"
@@ -44,22 +48,34 @@ int cmd_explain(const Args& a) {
   return 0;
 }
 
-// Writes `text` to `path` through a temporary file and a rename.
-bool write_atomic(const std::string& path, const std::string& text) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!(f << text)) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  return !ec;
-}
-
 std::string shell_quote(const std::string& s) {
   std::string o = "'";
   for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return o + "'";
+}
+
+// Graphviz's rendering of `dot` as `format` (svg, png), read from its
+// standard output; nullopt when `dot` fails. The DOT source goes through a
+// temporary file, removed even when a signal ends the run.
+std::optional<std::string> render(const std::string& dot, const std::string& format) {
+  std::string src = (std::filesystem::temp_directory_path() / "adjc-graph-XXXXXX").string();
+  int fd = ::mkstemp(src.data());
+  if (fd < 0)
+    throw Error("cannot create a temporary file for Graphviz: " +
+                std::string(std::strerror(errno)));
+  RemoveOnSignal guard(src);
+  ::close(fd);
+  write_file_atomically(src, {dot});
+  std::string cmd = "dot -T" + format + " " + shell_quote(src);
+  std::optional<std::string> out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    std::string bytes;
+    char buf[1 << 16];
+    for (size_t got; (got = std::fread(buf, 1, sizeof buf, p)) > 0;) bytes.append(buf, got);
+    if (::pclose(p) == 0) out = std::move(bytes);
+  }
+  std::filesystem::remove(src);
+  return out;
 }
 
 int cmd_graph(const Args& a) {
@@ -68,27 +84,23 @@ int cmd_graph(const Args& a) {
   std::string ext = std::filesystem::path(out).extension().string();
   if (ext != ".dot" && ext != ".svg" && ext != ".png")
     return usage_error("graph -o needs a .dot, .svg or .png file, got '" + out + "'");
+  if (std::string why = output_path_problem(out); !why.empty()) return file_error(why);
   SourceManager sm;
   auto opt = compile_opt(a, sm);
   if (!opt) return 1;
   std::string dot = explain::graph_dot(*opt);
-  if (ext == ".dot") return write_atomic(out, dot) ? 0 : file_error("cannot write '" + out + "'");
+  if (ext == ".dot") {
+    write_file_atomically(out, {dot});
+    return 0;
+  }
   if (std::system("command -v dot >/dev/null 2>&1") != 0)
     return file_error("rendering " + ext +
                       " needs Graphviz's `dot` (Debian/Ubuntu package `graphviz`); "
                       "or write DOT with -o FILE.dot");
-  std::string src = out + ".dot.tmp", tmp = out + ".tmp";
-  if (!write_atomic(src, dot)) return file_error("cannot write '" + src + "'");
-  std::string cmd = "dot -T" + ext.substr(1) + " " + shell_quote(src) + " -o " + shell_quote(tmp);
-  int rc = std::system(cmd.c_str());
-  std::filesystem::remove(src);
-  std::error_code ec;
-  if (rc != 0) {
-    std::filesystem::remove(tmp, ec);
-    return file_error("Graphviz `dot` failed to render '" + out + "'");
-  }
-  std::filesystem::rename(tmp, out, ec);
-  return ec ? file_error("cannot write '" + out + "'") : 0;
+  std::optional<std::string> image = render(dot, ext.substr(1));
+  if (!image) return file_error("Graphviz `dot` failed to render '" + out + "'");
+  write_file_atomically(out, {*image});
+  return 0;
 }
 
 int cmd_cost(const Args& a) {

@@ -2,8 +2,8 @@
 // exactly as a user program would, with tensors crossing the command line as
 // safetensors files.
 #include <adjoint/adjoint.hpp>
+#include <adjoint/output_file.hpp>
 #include <adjoint/safetensors.hpp>
-
 #include <iostream>
 
 #include "driver/cli.hpp"
@@ -11,34 +11,30 @@
 namespace adjoint::cli {
 namespace {
 
-// Compiles FILE through the C++ API; the diagnostics go to stderr as they are.
-std::optional<Model> compile(Compiler& cc, const std::string& path) {
-  auto text = read_text(path);
-  if (!text) return std::nullopt;
-  try {
-    return cc.compile_string(*text, path);
-  } catch (const Error& e) {
-    std::cerr << e.what() << "\n";
-    return std::nullopt;
-  }
-}
-
 std::optional<uint64_t> parse_seed(const std::string& s) {
   if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
   return std::stoull(s);
 }
 
+// Usage errors first (2), then an -o that cannot be written (1), before any work.
+std::optional<int> check_options(const Args& a, std::initializer_list<const char*> required) {
+  if (std::string m = missing_option(a, required); !m.empty()) return usage_error(m);
+  if (std::string why = output_path_problem(a.get("-o")); !why.empty()) return file_error(why);
+  return std::nullopt;
+}
+
 int cmd_init(const Args& a) {
-  if (std::string m = missing_option(a, {"-o"}); !m.empty()) return usage_error(m);
   uint64_t seed = 0;
   if (a.has("--seed")) {
     auto s = parse_seed(a.get("--seed"));
-    if (!s) return usage_error("--seed needs a non-negative integer, got '" + a.get("--seed") + "'");
+    if (!s)
+      return usage_error("--seed needs a non-negative integer, got '" + a.get("--seed") + "'");
     seed = *s;
   }
+  if (auto rc = check_options(a, {"-o"})) return *rc;
   Compiler cc;
-  std::optional<Model> m = compile(cc, a.file);
+  std::optional<Model> m = compile_file(cc, a.file);
   if (!m) return 1;
   SafeTensors out;
   for (auto& [name, t] : m->init_params(seed)) out.tensors.emplace(name, std::move(t));
@@ -58,7 +54,7 @@ struct Run {
 
 // Loads FILE, --params and --inputs; false (after a message) on a problem.
 bool load_run(const Args& a, Run& r) {
-  r.model = compile(r.cc, a.file);
+  r.model = compile_file(r.cc, a.file);
   if (!r.model) return false;
   r.params = Params(read_safetensors(a.get("--params")).tensors);
   r.inputs = Inputs(read_safetensors(a.get("--inputs")).tensors);
@@ -66,8 +62,7 @@ bool load_run(const Args& a, Run& r) {
 }
 
 int cmd_grad(const Args& a) {
-  if (std::string m = missing_option(a, {"--params", "--inputs", "-o"}); !m.empty())
-    return usage_error(m);
+  if (auto rc = check_options(a, {"--params", "--inputs", "-o"})) return *rc;
   Run r;
   if (!load_run(a, r)) return 1;
   const Model& m = *r.model;
@@ -86,12 +81,12 @@ int cmd_grad(const Args& a) {
 }
 
 int cmd_forward(const Args& a) {
-  if (std::string m = missing_option(a, {"--params", "--inputs", "-o"}); !m.empty())
-    return usage_error(m);
+  if (auto rc = check_options(a, {"--params", "--inputs", "-o"})) return *rc;
   Run r;
   if (!load_run(a, r)) return 1;
   SafeTensors out;
-  for (auto& [name, t] : r.model->forward(r.inputs, r.params)) out.tensors.emplace(name, std::move(t));
+  for (auto& [name, t] : r.model->forward(r.inputs, r.params))
+    out.tensors.emplace(name, std::move(t));
   out.metadata["model"] = r.model->name();
   write_safetensors(a.get("-o"), out);
   return 0;
@@ -99,25 +94,30 @@ int cmd_forward(const Args& a) {
 
 }  // namespace
 
-ADJC_COMMAND({.name = "init",
-              .order = 30,
-              .usage = "FILE -o P.safetensors [--seed N]",
-              .help = "                                   write every param, filled by its initialiser\n"
-                      "                                   (deterministic for a seed; default 0)\n",
-              .options = {"-o", "--seed"},
-              .run = cmd_init});
-ADJC_COMMAND({.name = "grad",
-              .order = 40,
-              .usage = "FILE --params P.safetensors --inputs I.safetensors -o OUT.safetensors",
-              .help = "                                   write `loss` (a scalar of the model's float type)\n"
-                      "                                   and `grad.NAME` for every wrt tensor\n",
-              .options = {"-o", "--params", "--inputs"},
-              .run = cmd_grad});
-ADJC_COMMAND({.name = "forward",
-              .order = 50,
-              .usage = "FILE --params P.safetensors --inputs I.safetensors -o OUT.safetensors",
-              .help = "                                   write every output, and `loss` if the model has one\n",
-              .options = {"-o", "--params", "--inputs"},
-              .run = cmd_forward});
+ADJC_COMMAND(
+    {.name = "init",
+     .order = 30,
+     .usage = "FILE -o P.safetensors [--seed N]",
+     .help = "                                   write every param, filled by its initialiser\n"
+             "                                   (deterministic for a seed; default 0)\n",
+     .options = {"-o", "--seed"},
+     .run = cmd_init});
+ADJC_COMMAND(
+    {.name = "grad",
+     .order = 40,
+     .usage = "FILE --params P.safetensors --inputs I.safetensors -o OUT.safetensors",
+     .help =
+         "                                   write `loss` (a scalar of the model's float type)\n"
+         "                                   and `grad.NAME` for every wrt tensor\n",
+     .options = {"-o", "--params", "--inputs"},
+     .run = cmd_grad});
+ADJC_COMMAND(
+    {.name = "forward",
+     .order = 50,
+     .usage = "FILE --params P.safetensors --inputs I.safetensors -o OUT.safetensors",
+     .help =
+         "                                   write every output, and `loss` if the model has one\n",
+     .options = {"-o", "--params", "--inputs"},
+     .run = cmd_forward});
 
 }  // namespace adjoint::cli

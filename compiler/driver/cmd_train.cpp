@@ -5,18 +5,19 @@
 //
 // Checkpoint contents: every param under its name, the optimiser buffers
 // ("opt.m.NAME", "opt.v.NAME"), and metadata model, epoch (completed), step,
-// seed, optimizer. Shuffling is a function of (seed, epoch) only, so a run
+// seed, optimizer, batch. Shuffling is a function of (seed, epoch) only, so a run
 // resumed from the end of epoch k with the same seed ends with the same bits
 // as one that never stopped.
 #include <unistd.h>
 
 #include <adjoint/adjoint.hpp>
 #include <adjoint/idx.hpp>
+#include <adjoint/output_file.hpp>
 #include <adjoint/rng.hpp>
 #include <adjoint/safetensors.hpp>
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -41,7 +42,8 @@ struct TrainOptions {
 
 // Fills `o` from the command line; a usage message on a problem, else "".
 std::string parse_options(const Args& a, TrainOptions& o) {
-  if (!a.has("--data")) return "train needs --data fashion-mnist (or --data DIR with MNIST-style files)";
+  if (!a.has("--data"))
+    return "train needs --data fashion-mnist (or --data DIR with MNIST-style files)";
   o.data = a.get("--data");
   auto integer = [&](const char* name, int64_t lo, int64_t hi, int64_t& into) -> std::string {
     if (!a.has(name)) return "";
@@ -55,25 +57,31 @@ std::string parse_options(const Args& a, TrainOptions& o) {
   auto real = [&](const char* name, double lo, double hi, double& into) -> std::string {
     if (!a.has(name)) return "";
     auto v = parse_real(a.get(name), lo, hi);
-    if (!v) return std::string(name) + " needs a number in [" + std::to_string(lo) + ", " +
-                   std::to_string(hi) + "], got '" + a.get(name) + "'";
+    if (!v)
+      return std::string(name) + " needs a number in [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "], got '" + a.get(name) + "'";
     into = *v;
     return "";
   };
   int64_t seed = 0;
   for (const std::string& m :
        {integer("--epochs", 1, 100000, o.epochs), integer("--batch", 1, 1 << 20, o.batch),
-        integer("--seed", 0, int64_t{1} << 62, seed), integer("--threads", 0, 1024, o.threads),
-        real("--lr", 0.0, 1e6, o.opt.lr), real("--momentum", 0.0, 1.0, o.opt.momentum)})
+        integer("--seed", 0, int64_t{1} << 62, seed),
+        integer("--threads", 0, kMaxThreads, o.threads), real("--lr", 0.0, 1e6, o.opt.lr),
+        real("--momentum", 0.0, 1.0, o.opt.momentum)})
     if (!m.empty()) return m;
   o.seed = static_cast<uint64_t>(seed);
   if (a.has("--optimizer")) {
     const std::string& k = a.get("--optimizer");
-    if (k == "adam") o.opt.kind = OptimizerConfig::Kind::adam;
-    else if (k == "sgd") o.opt.kind = OptimizerConfig::Kind::sgd;
-    else return "--optimizer must be adam or sgd, not '" + k + "'";
+    if (k == "adam")
+      o.opt.kind = OptimizerConfig::Kind::adam;
+    else if (k == "sgd")
+      o.opt.kind = OptimizerConfig::Kind::sgd;
+    else
+      return "--optimizer must be adam or sgd, not '" + k + "'";
   }
   if (a.has("--save")) o.save = a.get("--save");
+  if (a.has("--save") && o.save.empty()) return "--save needs a file name, got ''";
   if (a.has("--resume")) o.resume = a.get("--resume");
   return "";
 }
@@ -83,13 +91,26 @@ struct Binding {
   std::string images, labels, output;
 };
 
-Binding bind_model(const Model& m, int64_t pixels) {
+// The first output gives the class scores: [B, classes], B as the images'.
+void check_scores(const TensorInfo& out, const TensorInfo& images, int32_t classes) {
+  std::string want = "[" + images.dims[0] + "," + std::to_string(classes) + "]";
+  if (out.dims.size() != 2 || out.dims[0] != images.dims[0] ||
+      out.dims[1] != std::to_string(classes))
+    throw Error("the first output '" + out.name + "' is " + out.type +
+                ", but training classifies with it: it must be " + want +
+                " (one score per class for each image; the data has " + std::to_string(classes) +
+                " classes)");
+}
+
+Binding bind_model(const Model& m, int64_t pixels, int32_t classes) {
   Binding b;
+  const TensorInfo* images = nullptr;
   for (const TensorInfo& i : m.inputs()) {
     if (i.dtype == ElemType::i32) {
       if (b.labels.empty()) b.labels = i.name;
     } else if (b.images.empty()) {
       b.images = i.name;
+      images = &i;
       if (i.dims.size() != 2 || i.dims[1] != std::to_string(pixels))
         throw Error("input '" + i.name + "' is " + i.type + ", but the images need [B, " +
                     std::to_string(pixels) + "]");
@@ -99,6 +120,7 @@ Binding bind_model(const Model& m, int64_t pixels) {
   if (b.labels.empty()) throw Error("model '" + m.name() + "' has no i32 input for the labels");
   if (m.outputs().empty()) throw Error("model '" + m.name() + "' has no output to classify with");
   if (!m.has_loss()) throw Error("model '" + m.name() + "' has no loss (no 'minimize') to train");
+  check_scores(m.outputs()[0], *images, classes);
   b.output = m.outputs()[0].name;
   return b;
 }
@@ -182,14 +204,14 @@ void save_checkpoint(const std::string& path, const Model& m, const Params& p,
   st.metadata["step"] = std::to_string(s.step);
   st.metadata["seed"] = std::to_string(o.seed);
   st.metadata["optimizer"] = kind_name(o.opt.kind);
+  st.metadata["batch"] = std::to_string(o.batch);
   write_safetensors(path, st);
 }
 
 // Replaces `t` by the checkpoint's tensor of that name, checked against it.
 void take(SafeTensors& st, const std::string& path, const std::string& name, Tensor& t) {
   auto it = st.tensors.find(name);
-  if (it == st.tensors.end())
-    throw Error("checkpoint '" + path + "' has no tensor '" + name + "'");
+  if (it == st.tensors.end()) throw Error("checkpoint '" + path + "' has no tensor '" + name + "'");
   if (it->second.dtype() != t.dtype() || it->second.shape() != t.shape())
     throw Error("checkpoint '" + path + "': tensor '" + name + "' is " + it->second.describe() +
                 ", but the model needs " + t.describe());
@@ -202,20 +224,31 @@ int64_t load_checkpoint(const std::string& path, const Model& m, Params& p, Opti
   SafeTensors st = read_safetensors(path);
   auto meta = [&](const char* key) -> std::string {
     auto it = st.metadata.find(key);
-    if (it == st.metadata.end()) throw Error("checkpoint '" + path + "' has no '" + key + "' metadata");
+    if (it == st.metadata.end())
+      throw Error("checkpoint '" + path + "' has no '" + key + "' metadata");
     return it->second;
   };
   if (meta("model") != m.name())
-    throw Error("checkpoint '" + path + "' is of model '" + meta("model") + "', not '" + m.name() + "'");
+    throw Error("checkpoint '" + path + "' is of model '" + meta("model") + "', not '" + m.name() +
+                "'");
   if (meta("optimizer") != kind_name(o.opt.kind))
     throw Error("checkpoint '" + path + "' was trained with " + meta("optimizer") + ", not " +
                 kind_name(o.opt.kind));
   if (meta("seed") != std::to_string(o.seed))
     std::cerr << "warning: checkpoint '" << path << "' was trained with seed " << meta("seed")
               << "; continuing with seed " << o.seed << "\n";
+  // Older checkpoints lack "batch"; a different one changes which samples
+  // share a step, so the run no longer matches an uninterrupted one.
+  if (auto it = st.metadata.find("batch");
+      it != st.metadata.end() && it->second != std::to_string(o.batch))
+    std::cerr << "warning: checkpoint '" << path << "' was trained with --batch " << it->second
+              << "; continuing with --batch " << o.batch << "\n";
   auto epoch = parse_int(meta("epoch"), 0, int64_t{1} << 40);
   auto step = parse_int(meta("step"), 0, int64_t{1} << 60);
   if (!epoch || !step) throw Error("checkpoint '" + path + "' has a malformed epoch or step");
+  if (*epoch >= o.epochs)
+    throw Error("checkpoint '" + path + "' is at epoch " + std::to_string(*epoch) + "; --epochs " +
+                std::to_string(o.epochs) + " leaves nothing to train (--epochs is the total)");
   for (auto& [name, t] : p) take(st, path, name, t);
   for (auto& [name, t] : s.buffers) take(st, path, name, t);
   s.step = *step;
@@ -238,7 +271,8 @@ class Progress {
                  static_cast<long long>(epoch), static_cast<long long>(epochs),
                  std::string(static_cast<size_t>(filled), '#').c_str(),
                  std::string(static_cast<size_t>(width - filled), '.').c_str(),
-                 static_cast<long long>(batch), static_cast<long long>(batches_), loss, rate, eta_s);
+                 static_cast<long long>(batch), static_cast<long long>(batches_), loss, rate,
+                 eta_s);
     std::fflush(stderr);
   }
   void done() {
@@ -257,12 +291,15 @@ Dataset load_data(const std::string& which) {
 }
 
 int train(const Args& a, const TrainOptions& o) {
+  // A checkpoint that cannot be written fails now, not after the first epoch.
+  if (!o.save.empty())
+    if (std::string why = output_path_problem(o.save); !why.empty()) return file_error(why);
   Compiler cc;
-  auto text = read_text(a.file);
-  if (!text) return 1;
-  Model m = cc.compile_string(*text, a.file);
+  std::optional<Model> compiled = compile_file(cc, a.file);
+  if (!compiled) return 1;
+  const Model& m = *compiled;
   Dataset data = load_data(o.data);
-  Binding b = bind_model(m, data.train.images.dim(1));
+  Binding b = bind_model(m, data.train.images.dim(1), data.classes);
   Tensor train_x = as_float_type(data.train.images, m.float_type());
   Tensor test_x = as_float_type(data.test.images, m.float_type());
   Params p = m.init_params(o.seed);
@@ -298,7 +335,6 @@ int train(const Args& a, const TrainOptions& o) {
     if (!o.save.empty()) save_checkpoint(o.save, m, p, s, epoch + 1, o);
   }
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  if (first >= o.epochs) acc = accuracy(m, b, p, test_x, data.test.labels);
   std::printf("done: test accuracy %.2f%%  wall %.1fs  %.0f samples/s\n", 100 * acc, wall,
               static_cast<double>(seen) / std::max(wall, 1e-9));
   return 0;
@@ -316,14 +352,15 @@ int cmd_train(const Args& a) {
   }
 }
 
-ADJC_COMMAND({"train", 60,
+ADJC_COMMAND({"train",
+              60,
               "FILE --data fashion-mnist|DIR [--epochs N] [--batch N] [--optimizer adam|sgd] "
               "[--lr X] [--momentum X] [--seed N] [--save CKPT] [--resume CKPT] [--threads N]",
               "  trains the model on labelled 28x28 images (Fashion-MNIST, or a directory of\n"
               "  MNIST-style IDX files): shuffled minibatches (the last one smaller), test\n"
               "  accuracy after each epoch (argmax of the first output). Defaults: adam,\n"
               "  lr 1e-3, momentum 0, batch 64, epochs 5, seed 0. --save writes a safetensors\n"
-              "  checkpoint (params, optimiser state, epoch, step, seed) after every epoch;\n"
+              "  checkpoint (params, optimiser state, epoch, step, seed, batch) after each epoch;\n"
               "  --resume continues from one up to --epochs in total, bit for bit as an\n"
               "  uninterrupted run with the same seed. --threads: threads for the\n"
               "  matrix products (default 0: every core); the results are the same bits\n"

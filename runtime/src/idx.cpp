@@ -181,6 +181,9 @@ std::string find_file(const std::string& dir, const std::string& base) {
 LabeledImages load_split(const std::string& images_path, const std::string& labels_path,
                          int32_t classes, int64_t& rows, int64_t& cols) {
   IdxImages img = read_idx_images(images_path);
+  // Nothing to train on or to measure with: an error, not a 0% accuracy.
+  if (img.count == 0)
+    throw Error(images_path + ": holds no images (a data set split must not be empty)");
   std::vector<uint8_t> lab = read_idx_labels(labels_path);
   if (static_cast<int64_t>(lab.size()) != img.count)
     throw Error(labels_path + ": " + std::to_string(lab.size()) + " labels, but " + images_path +

@@ -1,6 +1,9 @@
 // The thread pool behind adj_parallel_for: persistent workers that spin
 // briefly for the next batch of tasks (a training step issues many small
-// parallel loops back to back), then sleep on a condition variable.
+// parallel loops back to back), then sleep on a condition variable. A pool
+// with more threads than cores never spins: a spinning worker would hold a
+// core that the worker with the tasks needs (200 threads on 2 cores took 12 s
+// of yielding to do nothing).
 //
 // Tasks are handed out through one atomic counter; the caller takes tasks
 // too, and waits until every task has finished.
@@ -16,6 +19,8 @@
 namespace {
 
 thread_local bool in_task = false;
+
+int all_cores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 // One parallel_for: its tasks, and how many workers are inside it.
 struct Batch {
@@ -36,6 +41,8 @@ class Pool {
     threads = std::max(1, threads);
     if (threads == size()) return;
     stop_workers();
+    // Set before the workers start (std::thread's constructor orders it).
+    spin_ = threads <= all_cores();
     for (int t = 1; t < threads; ++t) workers_.emplace_back([this] { work(); });
   }
 
@@ -94,8 +101,8 @@ class Pool {
     uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       // Spin a little: the next parallel loop of a step usually follows soon.
-      for (int spin = 0; spin < 20000 && generation_.load(std::memory_order_acquire) == seen;
-           ++spin)
+      for (int spin = 0;
+           spin_ && spin < 20000 && generation_.load(std::memory_order_acquire) == seen; ++spin)
         std::this_thread::yield();
       Batch* b = nullptr;
       {
@@ -128,12 +135,11 @@ class Pool {
   std::mutex batch_mu_;  // one parallel_for at a time (calls from several threads queue)
   std::mutex mu_;
   std::condition_variable wake_;
-  bool stop_ = false;  // guarded by mu_
+  bool stop_ = false;         // guarded by mu_
+  bool spin_ = true;          // workers spin before sleeping (only when each has a core)
   Batch* current_ = nullptr;  // guarded by mu_
   std::atomic<uint64_t> generation_{0};
 };
-
-int all_cores() { return std::max(1, static_cast<int>(std::thread::hardware_concurrency())); }
 
 Pool& pool() {
   static Pool p;

@@ -26,8 +26,14 @@ PosixFile PosixFile::open_read(const std::string& path) {
 
 PosixFile PosixFile::create(const std::string& path, const std::string& shown) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) throw Error(shown + ": cannot create " + path + ": " + std::strerror(errno));
+  if (fd < 0) throw Error(shown + ": cannot create: " + std::strerror(errno));
   return PosixFile(fd, path, shown);
+}
+
+PosixFile PosixFile::open_write(const std::string& path, bool append) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | (append ? O_APPEND : 0));
+  if (fd < 0) throw Error(path + ": cannot open for writing: " + std::strerror(errno));
+  return PosixFile(fd, path, path);
 }
 
 PosixFile::PosixFile(PosixFile&& other) noexcept
@@ -41,8 +47,7 @@ PosixFile::PosixFile(PosixFile&& other) noexcept
 PosixFile::~PosixFile() { close_quietly(); }
 
 void PosixFile::fail(const std::string& what, int err) const {
-  std::string where = shown_ == path_ ? shown_ : shown_ + " (writing " + path_ + ")";
-  throw Error(where + ": " + what + ": " + std::strerror(err));
+  throw Error(shown_ + ": " + what + ": " + std::strerror(err));
 }
 
 bool PosixFile::read_at(void* buf, uint64_t n, uint64_t offset) const {
@@ -80,6 +85,10 @@ void PosixFile::write_all(const void* buf, uint64_t n) {
 
 void PosixFile::sync_and_close() {
   if (::fsync(fd_) != 0) fail("cannot flush to disk", errno);
+  close();
+}
+
+void PosixFile::close() {
   int fd = fd_;
   fd_ = -1;
   // A failing close can report a deferred write error (e.g. on NFS).

@@ -14,9 +14,12 @@ class PosixFile {
   // Opens a regular file for reading; throws adjoint::Error "PATH: cannot
   // open: REASON" when it is missing, a directory, or unreadable.
   static PosixFile open_read(const std::string& path);
-  // Creates (or truncates) `path` for writing; errors name `shown` (the file
-  // the user asked for) as well as `path`.
+  // Creates (or truncates) `path` for writing; errors name only `shown` (the
+  // file the user asked for; `path` is a temporary file of the runtime's).
   static PosixFile create(const std::string& path, const std::string& shown);
+  // Opens an existing `path` (a device, a FIFO, /dev/stdout) for writing as it
+  // is, appending when `append`.
+  static PosixFile open_write(const std::string& path, bool append);
 
   PosixFile(PosixFile&& other) noexcept;
   PosixFile(const PosixFile&) = delete;
@@ -34,6 +37,8 @@ class PosixFile {
   void write_all(const void* buf, uint64_t n);
   // fsync then close; throws adjoint::Error on either failing.
   void sync_and_close();
+  // close alone (for what cannot be fsync'ed); throws adjoint::Error on failure.
+  void close();
   void close_quietly();
 
  private:

@@ -4,11 +4,9 @@
 // an adjoint::Error, never an out-of-bounds read or a giant allocation.
 #include "adjoint/safetensors.hpp"
 
-#include <unistd.h>
-
+#include <adjoint/output_file.hpp>
 #include <algorithm>
 #include <bit>
-#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -282,24 +280,13 @@ std::string header_text(const std::string& path, const SafeTensors& st) {
 
 void write_safetensors(const std::string& path, const SafeTensors& st) {
   const std::string text = header_text(path, st);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  detail::PosixFile f = detail::PosixFile::create(tmp, path);
-  try {
-    unsigned char len_bytes[8];
-    uint64_t n = text.size();
-    for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(n >> (8 * i));
-    f.write_all(len_bytes, 8);
-    f.write_all(text.data(), text.size());
-    for (const auto& [name, t] : file_order(st)) f.write_all(t->raw(), t->bytes());
-    f.sync_and_close();
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      throw Error(path + ": cannot rename " + tmp + " into place: " + std::strerror(errno));
-  } catch (...) {
-    f.close_quietly();
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  detail::sync_parent_dir(path);
+  unsigned char len_bytes[8];
+  uint64_t n = text.size();
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(n >> (8 * i));
+  std::vector<std::string_view> parts{{reinterpret_cast<const char*>(len_bytes), 8}, text};
+  for (const auto& [name, t] : file_order(st))
+    parts.emplace_back(static_cast<const char*>(t->raw()), t->bytes());
+  write_file_atomically(path, parts);
 }
 
 }  // namespace adjoint

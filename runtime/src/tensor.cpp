@@ -1,5 +1,6 @@
 #include "adjoint/tensor.hpp"
 
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -43,6 +44,17 @@ int64_t shape_numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
+std::string OutOfMemory::message(uint64_t bytes, const std::string& what) {
+  const char* units[] = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 6) v /= 1000, ++u;
+  char human[32];
+  std::snprintf(human, sizeof human, "%.1f %s", v, units[u]);
+  std::string size = std::to_string(bytes) + " bytes" + (u ? std::string(" (") + human + ")" : "");
+  return "out of memory (while allocating " + size + " for " + what + ")";
+}
+
 void Tensor::AlignedFree::operator()(std::byte* p) const {
   ::operator delete[](p, std::align_val_t(kAlign));
 }
@@ -54,7 +66,11 @@ Tensor::Tensor(ElemType t, std::vector<int64_t> shape)
   // Rounded up to whole 64-byte lines so vector kernels may read a full line.
   size_t n = (bytes() + kAlign - 1) / kAlign * kAlign;
   if (n == 0) n = kAlign;
-  storage_.reset(new (std::align_val_t(kAlign)) std::byte[n]);
+  try {
+    storage_.reset(new (std::align_val_t(kAlign)) std::byte[n]);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(n, "a tensor of " + describe());
+  }
   std::memset(storage_.get(), 0, n);
   data_ = storage_.get();
 }

@@ -2,6 +2,7 @@
 // the runtime and the compiler (which re-exports it from its diagnostics).
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,23 @@ namespace adjoint {
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Memory ran out while allocating `what` (a tensor, a workspace). A user-facing
+// Error rather than std::bad_alloc because the sizes nearly always come from
+// the user (a dimension, a padding, a --dim value); a caller that knows a name
+// for the allocation rethrows with OutOfMemory(bytes, "param 'W' f32[...]").
+class OutOfMemory : public Error {
+ public:
+  OutOfMemory(uint64_t bytes, const std::string& what)
+      : Error(message(bytes, what)), bytes_(bytes) {}
+  uint64_t bytes() const { return bytes_; }
+
+  // "out of memory (while allocating 4000000000000000 bytes (4.0 PB) for WHAT)"
+  static std::string message(uint64_t bytes, const std::string& what);
+
+ private:
+  uint64_t bytes_;
 };
 
 }  // namespace adjoint

@@ -51,8 +51,8 @@ inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mni
 // Loads a data set laid out as MNIST is: train-images-idx3-ubyte,
 // train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte
 // in `dir`, each optionally with a .gz suffix. Checks that images and labels
-// agree in count, that both splits have the same image size, and that every
-// label is below `classes`.
+// agree in count, that neither split is empty, that both splits have the same
+// image size, and that every label is below `classes`.
 Dataset load_idx_dataset(const std::string& dir, int32_t classes);
 
 // Fashion-MNIST (60000 training and 10000 test images of 28x28, 10 classes).
