@@ -36,7 +36,7 @@ std::optional<DimEnv> parse_dim_values(const std::string& s) {
       size_t used = 0;
       long long v = std::stoll(item.substr(eq + 1), &used);
       if (used != item.size() - eq - 1 || v <= 0 || v > kMaxDimValue) return std::nullopt;
-      env[item.substr(0, eq)] = v;
+      if (!env.emplace(item.substr(0, eq), v).second) return std::nullopt;  // a name twice
     } catch (const std::exception&) {
       return std::nullopt;
     }

@@ -26,6 +26,10 @@ const char* stage_names();  // "ast|ir|grad|opt|plan", for usage messages
 // kMaxDimValue]); nullopt if malformed. The cap keeps byte counts (a size
 // times other sizes times 8) far from int64 overflow.
 constexpr int64_t kMaxDimValue = int64_t{1} << 32;
+// What parse_dim_values accepts, for usage messages.
+constexpr const char* kDimValuesUsage =
+    "--dim expects NAME=N[,NAME=N...] with each name once and each N a whole number in [1, "
+    "4294967296]";
 std::optional<DimEnv> parse_dim_values(const std::string& s);
 
 // The IR after each stage. A model without `minimize` has no gradient: its

@@ -3,7 +3,6 @@
 // errors for sizes that do not fit the model and for bad options. Also the
 // timing loop's calibration, on a step that only counts.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -113,8 +112,9 @@ TEST_CASE("adjc bench: a model without size symbols, and --no-cache", "[bench][c
   CHECK_THAT(r.out, Contains("2 gradients"));  // W and x
   CHECK_THAT(r.out, Contains("2 threads"));
   // No warm cache to time when the cache is off.
-  CHECK(std::regex_match(last_line(r.out),
-                         std::regex(R"(median_us=[0-9.]+ min_us=[0-9.]+ compile_ms=[0-9.]+ cached_compile_ms=-)")));
+  CHECK(std::regex_match(
+      last_line(r.out),
+      std::regex(R"(median_us=[0-9.]+ min_us=[0-9.]+ compile_ms=[0-9.]+ cached_compile_ms=-)")));
 }
 
 TEST_CASE("adjc bench: sizes that do not fit the model", "[bench][cli]") {
@@ -131,7 +131,8 @@ TEST_CASE("adjc bench: sizes that do not fit the model", "[bench][cli]") {
   CHECK(none.status == 1);
   CHECK_THAT(none.err, Contains("no size symbol 'B'") && Contains("its symbols: none"));
 
-  for (const char* bad : {"B", "B=", "B=0", "B=-3", "B=x", "=4", "B=4,B=5", "B=4,"}) {
+  for (const char* bad :
+       {"B", "B=", "B=0", "B=-3", "B=x", "=4", "B=4,B=5", "B=4,", "B=4294967297"}) {
     auto r = run_bench({s.path("sym.adj"), "--dim", bad});
     INFO(bad);
     CHECK(r.status == 2);

@@ -7,36 +7,24 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "bench/model_bench.hpp"
 #include "driver/cli.hpp"
 #include "explain/explain.hpp"
+#include "stages.hpp"
 
 namespace adjoint::cli {
 namespace {
 
-// "B=64" or "B=64,T=8" into `env`; false on anything else.
-bool parse_dims(const std::string& s, DimEnv& env) {
-  size_t start = 0;
-  while (true) {
-    size_t end = s.find(',', start);
-    std::string item = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    size_t eq = item.find('=');
-    if (eq == std::string::npos || eq == 0) return false;
-    auto v = parse_int(item.substr(eq + 1), 1, int64_t{1} << 40);
-    if (!v || env.count(item.substr(0, eq))) return false;
-    env[item.substr(0, eq)] = *v;
-    if (end == std::string::npos) return true;
-    start = end + 1;
-  }
-}
-
 // Fills `o` from the command line; a usage message on a problem, else "".
 std::string parse_options(const Args& a, bench::BenchOptions& o) {
   o.file = a.file;
-  if (a.has("--dim") && !parse_dims(a.get("--dim"), o.dims))
-    return "--dim expects NAME=N[,NAME=N...] with each N a whole number > 0, got '" +
-           a.get("--dim") + "'";
+  if (a.has("--dim")) {
+    std::optional<DimEnv> dims = parse_dim_values(a.get("--dim"));
+    if (!dims) return std::string(kDimValuesUsage) + ", got '" + a.get("--dim") + "'";
+    o.dims = *dims;
+  }
   if (a.has("--threads")) {
     auto v = parse_int(a.get("--threads"), 1, kMaxThreads);
     if (!v)

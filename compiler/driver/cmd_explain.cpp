@@ -107,9 +107,7 @@ int cmd_cost(const Args& a) {
   DimEnv env;
   if (a.has("--dim")) {
     std::optional<DimEnv> dims = parse_dim_values(a.get("--dim"));
-    if (!dims)
-      return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") +
-                         "'");
+    if (!dims) return usage_error(std::string(kDimValuesUsage) + ", got '" + a.get("--dim") + "'");
     env = *dims;
   }
   SourceManager sm;

@@ -27,9 +27,7 @@ int cmd_emit(const Args& a) {
   if (a.has("--dim")) {
     if (*stage != Stage::plan) return usage_error("--dim applies to --stage=plan only");
     dims = parse_dim_values(a.get("--dim"));
-    if (!dims)
-      return usage_error("--dim expects NAME=N[,NAME=N...] with N > 0, got '" + a.get("--dim") +
-                         "'");
+    if (!dims) return usage_error(std::string(kDimValuesUsage) + ", got '" + a.get("--dim") + "'");
   }
   auto text = read_text(a.file);
   if (!text) return 1;
@@ -43,17 +41,21 @@ int cmd_emit(const Args& a) {
 
 }  // namespace
 
-ADJC_COMMAND({.name = "check",
-              .order = 10,
-              .usage = "FILE",
-              .help = "                                   parse and type/shape-check; print diagnostics only\n",
-              .run = cmd_check});
-ADJC_COMMAND({.name = "emit",
-              .order = 20,
-              .usage = "FILE --stage=STAGE [--dim B=64]",
-              .help = "                                   print a stage of the pipeline: ast|ir|grad|opt|plan\n"
-                      "                                   (plan: the workspace layout; --dim for bytes)\n",
-              .options = {"--stage", "--dim"},
-              .run = cmd_emit});
+ADJC_COMMAND(
+    {.name = "check",
+     .order = 10,
+     .usage = "FILE",
+     .help =
+         "                                   parse and type/shape-check; print diagnostics only\n",
+     .run = cmd_check});
+ADJC_COMMAND(
+    {.name = "emit",
+     .order = 20,
+     .usage = "FILE --stage=STAGE [--dim B=64]",
+     .help =
+         "                                   print a stage of the pipeline: ast|ir|grad|opt|plan\n"
+         "                                   (plan: the workspace layout; --dim for bytes)\n",
+     .options = {"--stage", "--dim"},
+     .run = cmd_emit});
 
 }  // namespace adjoint::cli
