@@ -182,6 +182,17 @@ TEST_CASE("adjc train: the first output must be [B, classes]", "[train]") {
   }
 }
 
+TEST_CASE("adjc train: the images' batch size must be a symbol", "[train]") {
+  std::ofstream(scratch().path("fixed.adj"))
+      << "model fixed\ninput x : f32[64, 784]\ninput y : i32[64]\n"
+         "param W : f32[784, 10] = glorot_uniform\nlogits = x @ W\n"
+         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+  Run r = adjc({"train", scratch().path("fixed.adj"), "--data", scratch().dir, "--epochs", "1"});
+  CAPTURE(r.err);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("input 'x' is f32[64,784]") && Contains("must be a symbol"));
+}
+
 TEST_CASE("adjc train: an empty split is an error naming its file", "[train]") {
   std::string dir = scratch().path("empty_test");
   fs::create_directories(dir);

@@ -16,6 +16,7 @@
 #include <adjoint/rng.hpp>
 #include <adjoint/safetensors.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -114,6 +115,12 @@ Binding bind_model(const Model& m, int64_t pixels, int32_t classes) {
       if (i.dims.size() != 2 || i.dims[1] != std::to_string(pixels))
         throw Error("input '" + i.name + "' is " + i.type + ", but the images need [B, " +
                     std::to_string(pixels) + "]");
+      // Minibatches vary in size (the last is smaller; the test set is one
+      // call), so the batch size must be a symbol, not a number.
+      if (std::isdigit(static_cast<unsigned char>(i.dims[0].front())))
+        throw Error("input '" + i.name + "' is " + i.type + ": its batch size must be a symbol (" +
+                    "[B, " + std::to_string(pixels) +
+                    "]), since minibatches differ in size (the last is smaller)");
     }
   }
   if (b.images.empty()) throw Error("model '" + m.name() + "' has no float input for the images");
