@@ -115,15 +115,18 @@ std::vector<ValueId> gemm_epilogues(const Graph& g, const std::vector<ValueId>& 
 }
 
 std::vector<ValueId> alongside_of(const Graph& g, const std::vector<ValueId>& loop_of) {
+  // The nodes whose first operand each node is, in node order: the only
+  // candidates for computing one another.
+  std::vector<std::vector<ValueId>> first_readers(g.nodes.size());
+  for (ValueId s = 0; s < g.size(); ++s)
+    if (loop_of[static_cast<size_t>(s)] == s && !g.node(s).args.empty())
+      first_readers[static_cast<size_t>(g.node(s).args[0])].push_back(s);
   std::vector<ValueId> with(g.nodes.size(), kNoValue);
-  for (ValueId v = 0; v < g.size(); ++v) {
-    if (loop_of[static_cast<size_t>(v)] != v || g.node(v).args.empty()) continue;
-    ValueId operand = g.node(v).args[0];
-    for (ValueId s = operand + 1; s < v && with[static_cast<size_t>(v)] == kNoValue; ++s)
-      if (loop_of[static_cast<size_t>(s)] == s && !g.node(s).args.empty() &&
-          g.node(s).args[0] == operand && computes_alongside(g, s, v))
-        with[static_cast<size_t>(v)] = s;
-  }
+  for (const std::vector<ValueId>& readers : first_readers)
+    for (size_t j = 1; j < readers.size(); ++j)
+      for (size_t i = 0; i < j && with[static_cast<size_t>(readers[j])] == kNoValue; ++i)
+        if (computes_alongside(g, readers[i], readers[j]))
+          with[static_cast<size_t>(readers[j])] = readers[i];
   // One node computes at most one other.
   std::vector<char> taken(g.nodes.size(), 0);
   for (ValueId& s : with)

@@ -50,8 +50,7 @@ void softmax_row(Emitter& e, const TensorRef& z, const TensorRef& out, V classes
   e.loop(classes, [&](V j) {
     V zj = e.load(z, at(j));
     V first = e.b().CreateICmpEQ(j, e.i64(0));
-    V better = e.b().CreateAnd(e.b().CreateFCmpORD(e.get(m2, f), e.get(m2, f)),
-                               e.b().CreateFCmpUGT(zj, e.get(m2, f)));
+    V better = beats_max(e, zj, e.get(m2, f));
     e.set(m2, e.select(first, zj, e.select(better, zj, e.get(m2, f))));
   });
   V best = e.get(m2, f);

@@ -143,6 +143,9 @@ llvm::Value* matmul_scratch_bytes(Emitter& e, const Graph& g, const Node& n);
 void lower_transpose(NodeCx& cx);
 
 // --- Reductions and normalisations (lower_reduce.cpp) ---
+// Whether v replaces `best` in a running max: larger, or the first NaN (a
+// NaN then stays, as in PyTorch's max). Every max of the lowerings uses it.
+llvm::Value* beats_max(Emitter& e, llvm::Value* v, llvm::Value* best);
 void lower_sum(NodeCx& cx);
 void lower_max(NodeCx& cx);
 void lower_argmax_mask(NodeCx& cx);

@@ -64,13 +64,6 @@ struct ArgMax {
 };
 
 // The first maximal element of a lane: -inf (and index 0) for an empty lane.
-// Whether v replaces the best so far: larger, or the first NaN (a NaN
-// then stays, as in PyTorch's max).
-V beats(Emitter& e, V v, V best) {
-  V best_is_number = e.b().CreateFCmpORD(best, best);
-  return e.b().CreateAnd(best_is_number, e.b().CreateFCmpUGT(v, best));
-}
-
 ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::function<V(V)>& at) {
   ArgMax best{e.local(e.float_ty(), e.fconst(-HUGE_VAL), "max"),
               e.local(e.b().getInt64Ty(), e.i64(0), "argmax")};
@@ -79,7 +72,7 @@ ArgMax lane_argmax(Emitter& e, const TensorRef& x, const Lanes& l, const std::fu
     e.loop(e.sub(l.n, e.i64(1)), [&](V j0) {
       V j = e.add(j0, e.i64(1));
       V v = e.load(x, at(j));
-      V better = beats(e, v, e.get(best.value, e.float_ty()));
+      V better = beats_max(e, v, e.get(best.value, e.float_ty()));
       e.set(best.value, e.select(better, v, e.get(best.value, e.float_ty())));
       e.set(best.index, e.select(better, j, e.get(best.index, e.b().getInt64Ty())));
     });
@@ -140,6 +133,11 @@ void normalise(NodeCx& cx) {
 }
 
 }  // namespace
+
+V beats_max(Emitter& e, V v, V best) {
+  V best_is_number = e.b().CreateFCmpORD(best, best);
+  return e.b().CreateAnd(best_is_number, e.b().CreateFCmpUGT(v, best));
+}
 
 void lower_sum(NodeCx& cx) { reduce(cx, lane_sum); }
 
