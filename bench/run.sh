@@ -19,11 +19,12 @@ REF_DIR=${ADJOINT_BENCH_REF:-/work/shared/bench-ref}
 ADJC=${ADJC:-}
 OUT=${ADJOINT_BENCH_OUT:-${TMPDIR:-/tmp}/adjoint-bench}
 USE_REF=1
+CPU=0
 
 usage() {
   cat <<EOF
 usage: bench/run.sh [--quick] [--workloads a,b,..] [--threads "1 2"] [--min-time S] [--reps N]
-                    [--adjc PATH] [--ref DIR] [--no-ref] [--out DIR]
+                    [--adjc PATH] [--ref DIR] [--no-ref] [--out DIR] [--cpu N|none]
   --quick        each repetition >= 0.2 s and 3 of them (the references: 0.2 s, their 5)
   --workloads    any of: ${ALL_WORKLOADS// /,} (default: all)
   --threads      thread counts, in order (default: "1 2")
@@ -33,6 +34,8 @@ usage: bench/run.sh [--quick] [--workloads a,b,..] [--threads "1 2"] [--min-time
   --ref DIR      the reference programs (default: \$ADJOINT_BENCH_REF, else /work/shared/bench-ref)
   --no-ref       Adjoint rows only
   --out DIR      where the C++ reference is built and the raw log goes (default: $OUT)
+  --cpu N|none   1-thread runs of every system are pinned to CPU N (default 0), so
+                 that all of them run on the same core; "none" leaves them unpinned
 EOF
 }
 
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --ref) REF_DIR=$2; shift ;;
     --no-ref) USE_REF=0 ;;
     --out) OUT=$2; shift ;;
+    --cpu) CPU=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -121,6 +125,15 @@ num() {
                          else printf "%.4g", a }'
 }
 
+# The cores of a shared host differ (another tenant on one core's sibling):
+# one-thread runs of every system go to the same core, or the ratios would
+# compare cores rather than programs.
+if [ "$CPU" != none ] && ! command -v taskset >/dev/null; then
+  note "taskset not found (util-linux): 1-thread runs are not pinned"; CPU=none
+fi
+pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "taskset -c $CPU"; fi; }
+[ "$CPU" != none ] && note "1-thread runs pinned to CPU $CPU (taskset)"
+
 ROWS=()
 for t in $THREADS; do
   for w in $WORKLOADS; do
@@ -128,7 +141,7 @@ for t in $THREADS; do
     # Adjoint
     log=$OUT/adjc_${w}_$t.txt
     # shellcheck disable=SC2046
-    if "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" \
+    if $(pin "$t") "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" \
          --min-time "$MIN_TIME" --reps "$REPS" >"$log" 2>&1; then
       last=$(tail -1 "$log"); flop=$(grep '^flop=' "$log" | tail -1)
       echo "ADJOINT workload=$w threads=$t $last $flop" >>"$RAW"
@@ -145,10 +158,10 @@ for t in $THREADS; do
     c_med=-; c_tag=""
     if [ -n "$CPP_REF" ]; then
       line=$(OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=$t BENCH_MIN_TIME=$MIN_TIME \
-             "$CPP_REF" --threads "$t" --name cpp-openblas-hsw "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+             $(pin "$t") "$CPP_REF" --threads "$t" --name cpp-openblas-hsw "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
       c_med=$(field median_us "$line")
       if [ "$t" = 1 ] && [ "$w" = tiny -o "$w" = chain ]; then
-        line=$(BENCH_MIN_TIME=$MIN_TIME "$CPP_REF" --loops "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+        line=$(BENCH_MIN_TIME=$MIN_TIME $(pin "$t") "$CPP_REF" --loops "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
         l_med=$(field median_us "$line")
         if awk -v l="$l_med" -v c="$c_med" 'BEGIN { exit !(l+0 > 0 && (c == "-" || l+0 < c+0)) }'; then
           c_med=$l_med; c_tag=" (loops)"
@@ -159,7 +172,7 @@ for t in $THREADS; do
     p_med=-
     if [ $TORCH = 1 ]; then
       line=$(cd "$OUT" && OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 BENCH_MIN_TIME=$MIN_TIME \
-             "$PY" "$REF_DIR/torch_eager.py" --threads "$t" "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+             $(pin "$t") "$PY" "$REF_DIR/torch_eager.py" --threads "$t" "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
       p_med=$(field median_us "$line")
     fi
     row="| $w | $t | $(num "$a_med") | $(num "$a_min") | $(num "$a_gf") | $(num "$a_comp") | $(num "$a_cached") |"

@@ -2,12 +2,15 @@
 // process, one model called many times, one compiled model serving every
 // batch size, f32 through the raw ABI, the emitted IR, the documented
 // behaviour for out-of-range labels, and the example networks end to end.
+#include <unistd.h>
+
 #include <adjoint/init.hpp>
 #include <adjoint/tensor.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -288,4 +291,23 @@ TEST_CASE("the example networks run natively as the reference does", "[jit]") {
     ++compiled;
   }
   WARN("ran " << compiled << " example networks natively");
+}
+
+TEST_CASE("ADJOINT_PERF_MAP names every generated function for perf", "[jit]") {
+  std::string path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+  std::filesystem::remove(path);
+  ::setenv("ADJOINT_PERF_MAP", "1", 1);
+  auto jit = std::make_shared<Jit>();  // the plugin is added when the JIT is made
+  ::unsetenv("ADJOINT_PERF_MAP");
+  NativeModel m = NativeModel::compile(mlp(DType::f32, "mapped"), jit);
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  std::map<std::string, uint64_t> size_of;
+  std::string addr, size, name;
+  while (in >> addr >> size >> name) size_of[name] = std::stoull(size, nullptr, 16);
+  std::filesystem::remove(path);
+  // The entry point, the internal function behind it and the GEMM library.
+  CHECK(size_of["mapped_grad"] > 0);
+  CHECK(size_of["mapped_grad_core"] > 0);
+  CHECK(size_of["adj.gemm.kernel.f32"] > 0);
 }

@@ -27,6 +27,7 @@
 
 #include "adjoint/parallel.h"
 #include "jit/object_cache.hpp"
+#include "jit/perf_map.hpp"
 #include "support/diagnostics.hpp"
 
 namespace adjoint {
@@ -233,6 +234,7 @@ Jit::Jit(const std::string& cache_dir) : impl_(std::make_unique<Impl>()) {
                         .setProcessSymbolsJITDylibSetup(setup_process_symbols)
                         .create(),
                     "cannot create the JIT");
+  enable_perf_map_if_asked(*impl_->jit);
   if (!cache_dir.empty()) {
     impl_->cache.emplace(cache_dir);
     // Libraries apart, so a model's entries are the only ones beside it.
