@@ -5,6 +5,7 @@
 
 #include "autodiff/reverse_mode.hpp"
 #include "codegen/memory_plan.hpp"
+#include "codegen/native.hpp"
 #include "frontend/ast.hpp"
 #include "frontend/frontend.hpp"
 #include "ir/printer.hpp"
@@ -19,10 +20,12 @@ std::optional<Stage> parse_stage(std::string_view name) {
   if (name == "grad") return Stage::grad;
   if (name == "opt") return Stage::opt;
   if (name == "plan") return Stage::plan;
+  if (name == "llvm") return Stage::llvm;
+  if (name == "asm") return Stage::asm_;
   return std::nullopt;
 }
 
-const char* stage_names() { return "ast|ir|grad|opt|plan"; }
+const char* stage_names() { return "ast|ir|grad|opt|plan|llvm|asm"; }
 
 std::optional<DimEnv> parse_dim_values(const std::string& s) {
   DimEnv env;
@@ -68,6 +71,8 @@ std::optional<std::string> emit_stage(SourceManager& sm, uint32_t file, Diagnost
   if (stage == Stage::ir) return print_graph(*ir);
   StagedGraphs s = run_pipeline(*ir);
   if (stage == Stage::plan) return print_memory_plan(s.opt, plan_memory(s.opt), dims);
+  if (stage == Stage::llvm) return emit_llvm_ir(s.opt);
+  if (stage == Stage::asm_) return emit_native_asm(s.opt);
   return print_graph(stage == Stage::grad ? s.grad : s.opt);
 }
 

@@ -4,9 +4,11 @@
 //   text --parse--> AST --sema--> IR --reverse_mode--> grad --optimize--> opt
 //        --plan_memory--> plan
 //
+//        --lower--> llvm --O3, codegen--> asm
+//
 // `plan` is where code generation puts each intermediate in the workspace
-// (codegen/memory_plan.hpp); the stages after it (LLVM IR, native code) do
-// not print yet.
+// (codegen/memory_plan.hpp); `llvm` is the module as lowered (before LLVM's
+// optimiser), `asm` the host's assembly after it.
 #pragma once
 
 #include <optional>
@@ -18,9 +20,9 @@
 
 namespace adjoint {
 
-enum class Stage { ast, ir, grad, opt, plan };
+enum class Stage { ast, ir, grad, opt, plan, llvm, asm_ };
 std::optional<Stage> parse_stage(std::string_view name);
-const char* stage_names();  // "ast|ir|grad|opt|plan", for usage messages
+const char* stage_names();  // "ast|ir|grad|opt|plan|llvm|asm", for usage messages
 
 // Size values from the command line: "B=64" or "B=64,T=8" (each in (0,
 // kMaxDimValue]); nullopt if malformed. The cap keeps byte counts (a size

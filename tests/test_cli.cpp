@@ -225,6 +225,18 @@ TEST_CASE("adjc check and emit still work; compile errors exit 1", "[cli]") {
   CHECK(adjc({"emit", "--stage", "opt", example("xor.adj")}).status == 0);
   CHECK(adjc({"emit", example("xor.adj"), "--stage=nope"}).status == 2);
 
+  // The LLVM module as lowered, and the host's assembly after O3.
+  Result llvm_ir = adjc({"emit", example("mlp.adj"), "--stage=llvm"});
+  CHECK(llvm_ir.status == 0);
+  CHECK_THAT(llvm_ir.out, Contains("define double @mlp_grad(") &&
+                              Contains("define void @mlp_forward(") &&
+                              Contains("define i64 @mlp_workspace_size(") &&
+                              Contains("declare void @adj.gemm.f32("));
+  Result as = adjc({"emit", example("mlp.adj"), "--stage=asm"});
+  CHECK(as.status == 0);
+  CHECK_THAT(as.out, Contains("mlp_grad:") && Contains("mlp_forward:") &&
+                         Contains("callq\tadj.gemm.f32") && Contains("\tretq"));
+
   std::string dir = temp_dir("cli_bad");
   std::string bad = dir + "/bad.adj";
   std::ofstream(bad) << "input x : f32[2, 3]\ny = x @ x\nminimize y\n";

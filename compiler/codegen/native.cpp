@@ -274,6 +274,15 @@ std::string emit_llvm_ir(const Graph& g, bool optimized) {
   return os.str();
 }
 
+std::string emit_native_asm(const Graph& g) {
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> m = lower_verified(g, ctx);
+  Jit jit;
+  m->setTargetTriple(jit.target_triple());
+  m->setDataLayout(jit.data_layout());
+  return jit.assembly(*m);
+}
+
 std::string verify_llvm(const Graph& g) {
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = codegen::lower_graph(g, ctx);

@@ -72,6 +72,10 @@ TensorMap run_native(const NativeModel& m, const TensorMap& leaves);
 // or after the O3 pipeline for the host.
 std::string emit_llvm_ir(const Graph& g, bool optimized = false);
 
+// The host assembly of `g`'s module after the O3 pipeline (for `adjc emit
+// --stage=asm`). The GEMM routines it calls are a module of their own.
+std::string emit_native_asm(const Graph& g);
+
 // LLVM's verifier on `g`'s module: "" when it is well formed, else the problems.
 std::string verify_llvm(const Graph& g);
 

@@ -53,8 +53,11 @@ ADJC_COMMAND(
      .order = 20,
      .usage = "FILE --stage=STAGE [--dim B=64]",
      .help =
-         "                                   print a stage of the pipeline: ast|ir|grad|opt|plan\n"
-         "                                   (plan: the workspace layout; --dim for bytes)\n",
+         "                                   print a stage of the pipeline: "
+         "ast|ir|grad|opt|plan|llvm|asm\n"
+         "                                   (plan: the workspace layout, --dim for bytes; llvm: "
+         "the\n"
+         "                                   module as lowered; asm: the host's code after O3)\n",
      .options = {"--stage", "--dim"},
      .run = cmd_emit});
 

@@ -9,6 +9,7 @@
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
@@ -259,6 +260,19 @@ void Jit::optimize(llvm::Module& m) {
   std::unique_ptr<llvm::TargetMachine> target =
       take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
   impl_->optimize(m, false, *target);
+}
+
+std::string Jit::assembly(llvm::Module& m) {
+  std::unique_ptr<llvm::TargetMachine> target =
+      take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
+  impl_->optimize(m, false, *target);
+  llvm::SmallVector<char, 0> text;
+  llvm::raw_svector_ostream os(text);
+  llvm::legacy::PassManager pm;
+  if (target->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
+    throw Error("LLVM cannot write assembly for this target");
+  pm.run(m);
+  return std::string(text.begin(), text.end());
 }
 
 // Runs kModelPipeline or kLibraryPipeline on `m` in place.

@@ -37,7 +37,7 @@ namespace adjoint {
 struct JitStats {
   int modules = 0;
   int cache_hits = 0, cache_misses = 0;
-  int cache_rejected = 0;       // entries there but invalid (then rebuilt)
+  int cache_rejected = 0;  // entries there but invalid (then rebuilt)
   int cache_stores = 0, cache_store_failures = 0;
   double key_ms = 0, load_ms = 0, optimize_ms = 0, codegen_ms = 0, store_ms = 0;
 };
@@ -60,6 +60,10 @@ class Jit {
   // Runs the models' O3 pipeline for the host on `m` in place (also used
   // by `emit --stage=llvm`).
   void optimize(llvm::Module& m);
+
+  // Optimises `m` as add() would and returns the host assembly it compiles
+  // to (for `emit --stage=asm`); adds nothing to the JIT.
+  std::string assembly(llvm::Module& m);
 
   // Verifies `m` (std::logic_error listing the problems: a malformed module
   // is a compiler bug), optimises and compiles it (or takes its object from
