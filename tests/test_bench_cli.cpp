@@ -158,6 +158,12 @@ TEST_CASE("adjc bench: bad options, files and models", "[bench][cli]") {
   r = run_bench({s.path("absent.adj"), "--dim", "B=4"});
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("cannot read") && Contains("absent.adj"));
+  // A compile error is printed as the diagnostic it is, without a second prefix.
+  std::ofstream(s.path("bad.adj")) << "model m\ninput x : f32[3]\nminimize x\n";
+  r = run_bench({s.path("bad.adj")});
+  CHECK(r.status == 1);
+  CHECK(r.err.rfind(s.path("bad.adj") + ":3:10: error: 'x' must be a float scalar", 0) == 0);
+  CHECK_THAT(r.err, Contains("^") && !Contains("adjc: error"));
 }
 
 TEST_CASE("bench timing: calibration and the median", "[bench]") {

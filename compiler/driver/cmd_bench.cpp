@@ -101,7 +101,13 @@ int cmd_bench(const Args& a) {
     bench::BenchResult r = bench::bench_model(o, print_ready);
     print_timing(r, o.timing);
   } catch (const Error& e) {
-    return file_error(e.what());
+    // A compile error is already a diagnostic: "FILE:line:col: error: ...".
+    std::string msg = e.what();
+    if (msg.rfind(o.file + ":", 0) == 0) {
+      std::cerr << msg << "\n";
+      return 1;
+    }
+    return file_error(msg);
   }
   return 0;
 }
