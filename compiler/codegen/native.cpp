@@ -283,6 +283,22 @@ std::string emit_native_asm(const Graph& g) {
   return jit.assembly(*m);
 }
 
+std::string entry_prefix(const Graph& g) { return codegen::symbol_prefix(g); }
+
+std::string compile_object(const Graph& g) {
+  llvm::LLVMContext ctx;
+  std::unique_ptr<llvm::Module> m = lower_verified(g, ctx);
+  std::unique_ptr<llvm::Module> library;
+  if (uses_gemm(g)) library = codegen::build_gemm_library(ctx, g.float_type);
+  Jit jit;
+  for (llvm::Module* each : {m.get(), library.get()}) {
+    if (!each) continue;
+    each->setTargetTriple(jit.target_triple());
+    each->setDataLayout(jit.data_layout());
+  }
+  return jit.object_file(std::move(m), std::move(library));
+}
+
 std::string verify_llvm(const Graph& g) {
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = codegen::lower_graph(g, ctx);

@@ -76,6 +76,15 @@ std::string emit_llvm_ir(const Graph& g, bool optimized = false);
 // --stage=asm`). The GEMM routines it calls are a module of their own.
 std::string emit_native_asm(const Graph& g);
 
+// Ahead-of-time compilation (`adjc compile`): a relocatable object for the
+// host CPU with `g`'s entry points (the C ABI of adjoint/abi.h) and the GEMM
+// routines they call, linked in and internal. It needs adj_parallel_for
+// (libadjoint_runtime) and libm (with libmvec) at link time.
+std::string compile_object(const Graph& g);
+
+// The prefix of `g`'s entry points: `<prefix>_grad`, `<prefix>_forward`, ...
+std::string entry_prefix(const Graph& g);
+
 // LLVM's verifier on `g`'s module: "" when it is well formed, else the problems.
 std::string verify_llvm(const Graph& g);
 

@@ -12,6 +12,7 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/Linker/Linker.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -273,6 +274,32 @@ std::string Jit::assembly(llvm::Module& m) {
     throw Error("LLVM cannot write assembly for this target");
   pm.run(m);
   return std::string(text.begin(), text.end());
+}
+
+std::string Jit::object_file(std::unique_ptr<llvm::Module> model,
+                             std::unique_ptr<llvm::Module> library) {
+  std::unique_ptr<llvm::TargetMachine> target =
+      take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
+  impl_->optimize(*model, false, *target);
+  if (library) {
+    impl_->optimize(*library, true, *target);
+    std::vector<std::string> defined;
+    for (llvm::GlobalValue& gv : library->global_values())
+      if (!gv.isDeclaration()) defined.push_back(gv.getName().str());
+    if (llvm::Linker::linkModules(*model, std::move(library)))
+      throw std::logic_error("cannot link the GEMM library into the model");
+    for (const std::string& name : defined)
+      if (llvm::GlobalValue* gv = model->getNamedValue(name))
+        gv->setLinkage(llvm::GlobalValue::InternalLinkage);
+  }
+  verify_module_or_throw(*model);
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream os(bytes);
+  llvm::legacy::PassManager pm;
+  if (target->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+    throw Error("LLVM cannot write an object file for this target");
+  pm.run(*model);
+  return std::string(bytes.begin(), bytes.end());
 }
 
 // Runs kModelPipeline or kLibraryPipeline on `m` in place.

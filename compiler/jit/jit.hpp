@@ -65,6 +65,13 @@ class Jit {
   // to (for `emit --stage=asm`); adds nothing to the JIT.
   std::string assembly(llvm::Module& m);
 
+  // Ahead-of-time: optimises `model` with the models' pipeline and `library`
+  // (may be null) with the libraries', links the library in with its
+  // symbols made internal (so that several models' objects link into one
+  // program), and returns a relocatable object for the host CPU.
+  std::string object_file(std::unique_ptr<llvm::Module> model,
+                          std::unique_ptr<llvm::Module> library);
+
   // Verifies `m` (std::logic_error listing the problems: a malformed module
   // is a compiler bug), optimises and compiles it (or takes its object from
   // the cache) and adds it; returns the key for lookups.
