@@ -14,13 +14,16 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/StringSaver.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,6 +61,16 @@ void init_native_target() {
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // For experiments and bug reports: LLVM's own options, as `llc` takes
+    // them ("-disable-lsr -print-after=loop-vectorize"), read once.
+    if (const char* opts = std::getenv("ADJOINT_LLVM_OPTIONS")) {
+      llvm::BumpPtrAllocator arena;
+      llvm::StringSaver saver(arena);
+      llvm::SmallVector<const char*, 8> argv{"adjoint"};
+      llvm::cl::TokenizeGNUCommandLine(opts, saver, argv);
+      llvm::cl::ParseCommandLineOptions(static_cast<int>(argv.size()), argv.data(), "",
+                                        &llvm::errs());
+    }
   });
 }
 
