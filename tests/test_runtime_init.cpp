@@ -119,6 +119,15 @@ TEST_CASE("uniform initialisers stay in bounds with the right moments", "[runtim
   const double r = std::sqrt(6.0 / 150);
   check_uniform(moments<float>(g), -r, r);
 
+  // A range wider than the largest double: sampled, not "inf".
+  Tensor wide = Tensor::f64({kN});
+  init_tensor(wide, InitSpec::uniform(-1e308, 1e308), 3, 2);
+  Moments w = moments<double>(wide);
+  CHECK(w.min >= -1e308);
+  CHECK(w.max <= 1e308);
+  CHECK(w.max > 0.9e308);
+  CHECK(w.min < -0.9e308);
+
   Rng rng(5, 5);
   int counts[3] = {0, 0, 0};
   for (int i = 0; i < 30000; ++i) {

@@ -137,6 +137,7 @@ TEST_CASE("malformed safetensors files give clear errors naming the file", "[run
       {"all-ones length", le64(~uint64_t{0}), "absurd"},
       {"bad JSON", st_bytes("{\"t\": [1,", ""), "not valid JSON"},
       {"JSON array", st_bytes("[1,2]", ""), "not an object"},
+      {"a name twice", st_bytes("{" + ok_entry + "," + ok_entry + "}", data8), "names 't' twice"},
       {"entry not an object", st_bytes(R"({"t": 5})", ""), "'t' is described by number"},
       {"missing dtype", st_bytes(R"({"t":{"shape":[1],"data_offsets":[0,4]}})", data8),
        "no \"dtype\""},

@@ -99,7 +99,12 @@ void fill(T* out, int64_t n, const InitSpec& s, const Plan& p, Rng& rng) {
   for (int64_t i = 0; i < n; ++i) {
     double v = p.a;
     if (p.how == Plan::normal) v = p.a + p.b * rng.normal();
-    if (p.how == Plan::uniform) v = p.a + (p.b - p.a) * rng.uniform();
+    if (p.how == Plan::uniform) {
+      double u = rng.uniform(), width = p.b - p.a;
+      // A range wider than the largest double (-1e308 to 1e308) is still
+      // sampled, without forming its width.
+      v = std::isfinite(width) ? p.a + width * u : p.a * (1 - u) + p.b * u;
+    }
     // Converting a double beyond the float range is undefined behaviour.
     if (!(std::fabs(v) <= static_cast<double>(std::numeric_limits<T>::max())))
       throw Error("initialiser " + describe(s) + " produced " + std::to_string(v) +

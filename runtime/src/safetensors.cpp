@@ -10,6 +10,8 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "posix_file.hpp"
@@ -214,11 +216,20 @@ SafeTensors read_safetensors(const std::string& path) {
   std::string text(header_len, '\0');
   if (!f.read_at(text.data(), header_len, 8)) h.fail("cannot read the header: " + f.last_error());
   json header;
+  std::set<std::string> names;
+  std::string twice;  // a top-level name given twice (JSON keeps only the last)
+  auto note_names = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && twice.empty() &&
+        !names.insert(parsed.get<std::string>()).second)
+      twice = parsed.get<std::string>();
+    return true;
+  };
   try {
-    header = json::parse(text);
+    header = json::parse(text, note_names);
   } catch (const json::exception& ex) {
     h.fail(std::string("header is not valid JSON: ") + ex.what());
   }
+  if (!twice.empty()) h.fail("the header names '" + twice + "' twice");
   if (!header.is_object())
     h.fail("header is a JSON " + std::string(header.type_name()) + ", not an object");
 
