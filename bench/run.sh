@@ -131,8 +131,10 @@ num() {
 if [ "$CPU" != none ] && ! command -v taskset >/dev/null; then
   note "taskset not found (util-linux): 1-thread runs are not pinned"; CPU=none
 fi
+# adjc pins only its timing (--cpu), so that its cold compile keeps every core.
 pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "taskset -c $CPU"; fi; }
-[ "$CPU" != none ] && note "1-thread runs pinned to CPU $CPU (taskset)"
+adjc_pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "--cpu $CPU"; fi; }
+[ "$CPU" != none ] && note "1-thread runs pinned to CPU $CPU (taskset; adjc bench --cpu, which times there but compiles on every core)"
 
 ROWS=()
 for t in $THREADS; do
@@ -141,7 +143,7 @@ for t in $THREADS; do
     # Adjoint
     log=$OUT/adjc_${w}_$t.txt
     # shellcheck disable=SC2046
-    if $(pin "$t") "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" \
+    if "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" $(adjc_pin "$t") \
          --min-time "$MIN_TIME" --reps "$REPS" >"$log" 2>&1; then
       last=$(tail -1 "$log"); flop=$(grep '^flop=' "$log" | tail -1)
       echo "ADJOINT workload=$w threads=$t $last $flop" >>"$RAW"

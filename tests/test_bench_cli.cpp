@@ -2,6 +2,8 @@
 // a second): the script-readable last line, valid random labels, and clear
 // errors for sizes that do not fit the model and for bad options. Also the
 // timing loop's calibration, on a step that only counts.
+#include <sched.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
@@ -117,6 +119,18 @@ TEST_CASE("adjc bench: a model without size symbols, and --no-cache", "[bench][c
       std::regex(R"(median_us=[0-9.]+ min_us=[0-9.]+ compile_ms=[0-9.]+ cached_compile_ms=-)")));
 }
 
+TEST_CASE("adjc bench --cpu times on one CPU", "[bench][cli]") {
+  Scratch s;
+  cpu_set_t allowed;
+  REQUIRE(sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &allowed)) ++cpu;  // the first CPU this process may use
+  auto r = run_bench({s.path("vec.adj"), "--no-cache", "--cpu", std::to_string(cpu)});
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(last_line(r.out), Contains("median_us="));
+}
+
 TEST_CASE("adjc bench: sizes that do not fit the model", "[bench][cli]") {
   Scratch s;
   auto missing = run_bench({s.path("sym.adj")});
@@ -151,6 +165,12 @@ TEST_CASE("adjc bench: bad options, files and models", "[bench][cli]") {
   r = run_bench({s.path("cls.adj"), "--dim", "B=4", "--threads", "0"}, false);
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("--threads needs an integer"));
+  r = run_bench({s.path("cls.adj"), "--dim", "B=4", "--threads", "2", "--cpu", "1"}, false);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--cpu pins the one timing thread"));
+  r = run_bench({s.path("cls.adj"), "--dim", "B=4", "--cpu", "100000"}, false);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--cpu needs a CPU number"));
 
   r = run_bench({s.path("fwd.adj"), "--dim", "B=4"});
   CHECK(r.status == 1);

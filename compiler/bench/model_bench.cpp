@@ -1,10 +1,13 @@
 #include "bench/model_bench.hpp"
 
+#include <sched.h>
 #include <stdlib.h>
 
 #include <adjoint/rng.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -25,12 +28,12 @@ void check_dims(const Model& m, const DimEnv& dims) {
   std::vector<std::string> symbols = m.size_symbols();
   for (const auto& [name, value] : dims)
     if (std::find(symbols.begin(), symbols.end(), name) == symbols.end())
-      throw Error("model '" + m.name() + "' has no size symbol '" + name + "' (its symbols: " +
-                  join(symbols) + ")");
+      throw Error("model '" + m.name() + "' has no size symbol '" + name +
+                  "' (its symbols: " + join(symbols) + ")");
   for (const std::string& s : symbols)
     if (!dims.count(s))
-      throw Error("model '" + m.name() + "' has the symbolic size '" + s + "': give it with --dim " +
-                  s + "=N");
+      throw Error("model '" + m.name() + "' has the symbolic size '" + s +
+                  "': give it with --dim " + s + "=N");
 }
 
 // The exclusive upper bound of an i32 input's values: the classes or table
@@ -85,12 +88,23 @@ Model timed_compile(const std::string& file, const CompileOptions& co, double& m
   return m;
 }
 
+// Runs the calling thread on `cpu` only from now on: the cores of a shared
+// machine differ, so that the systems compared run on the same one.
+void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0)
+    throw Error("cannot run on CPU " + std::to_string(cpu) + ": " + std::strerror(errno));
+}
+
 // A fresh, empty directory for the cache, removed when this goes away.
 struct TempDir {
   std::string path;
   TempDir() {
     std::string pattern = (std::filesystem::temp_directory_path() / "adjc-bench-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw Error("cannot make a temporary directory for the compile cache");
+    if (!mkdtemp(pattern.data()))
+      throw Error("cannot make a temporary directory for the compile cache");
     path = pattern;
   }
   ~TempDir() {
@@ -126,7 +140,8 @@ Inputs random_inputs(const Model& m, const DimEnv& dims, uint64_t seed) {
   return in;
 }
 
-BenchResult bench_model(const BenchOptions& o, const std::function<void(const BenchResult&)>& ready) {
+BenchResult bench_model(const BenchOptions& o,
+                        const std::function<void(const BenchResult&)>& ready) {
   set_num_threads(o.threads);
   BenchResult r;
   r.threads = o.threads;
@@ -134,7 +149,8 @@ BenchResult bench_model(const BenchOptions& o, const std::function<void(const Be
   // The model that is timed is the cold compile's: the code is the same either way.
   Model m = timed_compile(o.file, CompileOptions{.cache = false}, r.compile_ms, r.compile_cpu_ms);
   r.model = m.name();
-  if (!m.has_loss()) throw Error("model '" + m.name() + "' has no loss (no 'minimize'): nothing to time");
+  if (!m.has_loss())
+    throw Error("model '" + m.name() + "' has no loss (no 'minimize'): nothing to time");
   Inputs inputs = random_inputs(m, o.dims, o.seed);
   if (o.cached_compile) time_cached_compile(o.file, r);
 
@@ -146,6 +162,7 @@ BenchResult bench_model(const BenchOptions& o, const std::function<void(const Be
   r.flops = explain::step_flops(api::ModelAccess::data(m).graph(), o.dims);
   r.loss = step();
   if (ready) ready(r);
+  if (o.cpu >= 0) pin_to_cpu(o.cpu);
   r.timing = time_step([&] { step(); }, o.timing);
   return r;
 }

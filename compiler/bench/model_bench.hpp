@@ -23,18 +23,19 @@ struct BenchOptions {
   TimingOptions timing;
   bool cached_compile = true;  // also time a compile from a warm on-disk cache
   uint64_t seed = 1;           // of init_params and of the inputs
+  int cpu = -1;  // >= 0: the timing runs on this CPU only (compiling does not), 1 thread
 };
 
 struct BenchResult {
   std::string model;
   DimEnv dims;
   int threads = 1;
-  size_t gradients = 0;         // tensors the step differentiates
-  double loss = 0;              // of the first step
+  size_t gradients = 0;  // tensors the step differentiates
+  double loss = 0;       // of the first step
   int64_t workspace_bytes = 0;
-  explain::StepFlops flops;     // of one step
-  double compile_ms = 0;        // cold: CompileOptions{.cache = false}
-  std::optional<double> cached_compile_ms;     // from a warm on-disk cache
+  explain::StepFlops flops;                              // of one step
+  double compile_ms = 0;                                 // cold: CompileOptions{.cache = false}
+  std::optional<double> cached_compile_ms;               // from a warm on-disk cache
   double compile_cpu_ms = 0, cached_compile_cpu_ms = 0;  // the same, in process CPU time
   Timing timing;
 

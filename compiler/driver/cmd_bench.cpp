@@ -2,6 +2,8 @@
 // no optimiser update) the way bench/run.sh and the reference programs time
 // theirs, and its compile, cold and from a warm on-disk cache. The last line
 // is for scripts: median_us=... min_us=... compile_ms=... cached_compile_ms=...
+#include <sched.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +43,16 @@ std::string parse_options(const Args& a, bench::BenchOptions& o) {
     auto v = parse_real(a.get("--min-time"), 1e-6, 3600);
     if (!v) return "--min-time needs seconds in (0, 3600], got '" + a.get("--min-time") + "'";
     o.timing.min_time_s = *v;
+  }
+  if (a.has("--cpu")) {
+    auto v = parse_int(a.get("--cpu"), 0, CPU_SETSIZE - 1);
+    if (!v) return "--cpu needs a CPU number, got '" + a.get("--cpu") + "'";
+    if (o.threads != 1) return "--cpu pins the one timing thread: it needs --threads 1";
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
+        !CPU_ISSET(static_cast<int>(*v), &allowed))
+      return "--cpu " + std::to_string(*v) + " is not one of the CPUs this process may use";
+    o.cpu = static_cast<int>(*v);
   }
   if (a.has("--seed")) {
     auto v = parse_int(a.get("--seed"), 0, int64_t{1} << 62);
@@ -117,14 +129,17 @@ int cmd_bench(const Args& a) {
 ADJC_COMMAND(
     {.name = "bench",
      .order = 70,
-     .usage = "FILE [--dim B=64] [--threads N] [--min-time S] [--reps N] [--seed N] [--no-cache]",
+     .usage = "FILE [--dim B=64] [--threads N] [--min-time S] [--reps N] [--seed N] [--cpu N] "
+              "[--no-cache]",
      .help = "  times the fused step (loss + all gradients, no optimiser update) on random\n"
              "  inputs and init_params(seed): warm-up, then --reps repetitions (default 5)\n"
              "  of at least --min-time seconds each (default 1); prints the median and min\n"
              "  per step, GFLOP/s and the compile time, cold and with the disk cache warm\n"
              "  (not with --no-cache). Every size symbol needs a --dim; --threads defaults\n"
-             "  to 1. Last line: median_us=.. min_us=.. compile_ms=.. cached_compile_ms=..\n",
-     .options = {"--dim", "--threads", "--min-time", "--reps", "--seed"},
+             "  to 1. --cpu N (with --threads 1) times on CPU N only; compiling still\n"
+             "  uses every core. Last line: median_us=.. min_us=.. compile_ms=..\n"
+             "  cached_compile_ms=..\n",
+     .options = {"--dim", "--threads", "--min-time", "--reps", "--seed", "--cpu"},
      .run = cmd_bench});
 
 }  // namespace adjoint::cli
