@@ -370,17 +370,19 @@ class GraphLowering {
 
 std::string symbol_prefix(const Graph& g) { return g.model.empty() ? "model" : g.model; }
 
-std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx) {
+std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx, Entries entries) {
   // Loops trust the graph's shapes; a malformed graph would read out of bounds.
   verify_or_throw(g, "the input to code generation");
   check_symbols_bound(g);
-  auto m = std::make_unique<llvm::Module>(symbol_prefix(g), ctx);
+  bool training = entries != Entries::inference, inference = entries != Entries::training;
+  std::string name = symbol_prefix(g) + (entries == Entries::inference ? ".forward" : "");
+  auto m = std::make_unique<llvm::Module>(name, ctx);
   GraphLowering lowering(g, *m);
-  lowering.emit_workspace_size();
-  if (g.loss) lowering.emit_grad_core();
-  if (g.loss) lowering.emit_grad();
-  if (g.loss) lowering.emit_train_step();
-  lowering.emit_forward();
+  if (training) lowering.emit_workspace_size();
+  if (training && g.loss) lowering.emit_grad_core();
+  if (training && g.loss) lowering.emit_grad();
+  if (training && g.loss) lowering.emit_train_step();
+  if (inference) lowering.emit_forward();
   return m;
 }
 

@@ -34,8 +34,18 @@ namespace adjoint::codegen {
 // The prefix of the generated symbols: the model's name, or "model".
 std::string symbol_prefix(const Graph& g);
 
+// Which entry points a module holds: all of them, or one of two halves that
+// compile in parallel (the forward half repeats the forward computation, so
+// it is about a quarter to a third of the code).
+enum class Entries {
+  all,       // every entry point
+  training,  // m_workspace_size, m_grad, m_train_step
+  inference  // m_forward
+};
+
 // Throws Error for a graph the native code cannot run (a size symbol that no
 // input binds) and std::logic_error for one the IR verifier rejects.
-std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx);
+std::unique_ptr<llvm::Module> lower_graph(const Graph& g, llvm::LLVMContext& ctx,
+                                          Entries entries = Entries::all);
 
 }  // namespace adjoint::codegen

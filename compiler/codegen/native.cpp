@@ -6,6 +6,8 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <future>
 #include <stdexcept>
 
@@ -106,8 +108,9 @@ struct Workspace {
   }
 };
 
-std::unique_ptr<llvm::Module> lower_verified(const Graph& g, llvm::LLVMContext& ctx) {
-  std::unique_ptr<llvm::Module> m = codegen::lower_graph(g, ctx);
+std::unique_ptr<llvm::Module> lower_verified(const Graph& g, llvm::LLVMContext& ctx,
+                                             codegen::Entries entries = codegen::Entries::all) {
+  std::unique_ptr<llvm::Module> m = codegen::lower_graph(g, ctx, entries);
   verify_module_or_throw(*m);
   return m;
 }
@@ -116,7 +119,7 @@ std::unique_ptr<llvm::Module> lower_verified(const Graph& g, llvm::LLVMContext& 
 
 struct NativeModel::Impl {
   std::shared_ptr<Jit> jit;
-  Jit::ModuleKey key = 0;
+  std::vector<Jit::ModuleKey> keys;  // the modules added (see compile)
   Graph graph;
   adj_workspace_size_fn workspace_size = nullptr;
   adj_grad_fn grad = nullptr;
@@ -125,7 +128,8 @@ struct NativeModel::Impl {
 
   ~Impl() {
     try {
-      if (jit) jit->remove(key);
+      if (jit)
+        for (Jit::ModuleKey key : keys) jit->remove(key);
     } catch (const std::exception&) {
       // Nothing useful to do when freeing JIT memory fails while tearing down.
     }
@@ -182,32 +186,60 @@ std::unique_ptr<llvm::Module> make_gemm_library(llvm::LLVMContext& ctx, int dtyp
 
 }  // namespace
 
+namespace {
+
+// Lowers and adds one module of `g` to the JIT; returns its key.
+Jit::ModuleKey add_module(Jit& jit, const Graph& g, codegen::Entries entries) {
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> m = lower_verified(g, *ctx, entries);
+  return jit.add(std::move(m), std::move(ctx));
+}
+
+}  // namespace
+
 NativeModel NativeModel::compile(const Graph& g, std::shared_ptr<Jit> jit) {
-  // The GEMM routines are compiled once per JIT, not into every model; the
-  // first time, on a second thread while the model compiles (each is about
-  // half of a cold compile). The model's calls into them are linked at the
-  // first lookup, after both are in.
+  // Up to three compiles at once, each on a thread of its own:
+  // - the GEMM routines, compiled once per JIT, not into every model (the
+  //   model's calls into them are linked at the first lookup, after all are in);
+  // - for a model with a loss, m_forward apart from the training entry points
+  //   (about a quarter of the model's code; the two halves share nothing).
   std::future<void> library;
   if (uses_gemm(g))
     library = std::async(std::launch::async, [&jit, t = g.float_type] {
       jit->ensure_library(codegen::gemm_symbol(t), make_gemm_library, static_cast<int>(t));
     });
+  std::future<Jit::ModuleKey> forward;
+  if (g.loss)
+    forward = std::async(std::launch::async,
+                         [&jit, &g] { return add_module(*jit, g, codegen::Entries::inference); });
   auto impl = std::make_unique<Impl>();
   impl->graph = g;
-  auto ctx = std::make_unique<llvm::LLVMContext>();
-  std::unique_ptr<llvm::Module> m = lower_verified(g, *ctx);
-  impl->key = jit->add(std::move(m), std::move(ctx));
-  if (library.valid()) library.get();  // rethrows the library's error, if any
-  impl->jit = std::move(jit);          // from here on the destructor frees the module
+  impl->jit = jit;  // from here on the destructor frees the modules in `keys`
+  // Every thread is joined before an error leaves (a future's get rethrows).
+  std::exception_ptr failed;
+  auto keep = [&](const std::function<void()>& step) {
+    try {
+      step();
+    } catch (...) {
+      if (!failed) failed = std::current_exception();
+    }
+  };
+  keep([&] {
+    impl->keys.push_back(
+        add_module(*jit, g, g.loss ? codegen::Entries::training : codegen::Entries::all));
+  });
+  if (forward.valid()) keep([&] { impl->keys.push_back(forward.get()); });
+  if (library.valid()) keep([&] { library.get(); });
+  if (failed) std::rethrow_exception(failed);
   std::string prefix = codegen::symbol_prefix(g);
   Jit& j = *impl->jit;
+  Jit::ModuleKey main = impl->keys.front(), fwd = impl->keys.back();
   impl->workspace_size =
-      reinterpret_cast<adj_workspace_size_fn>(j.lookup(impl->key, prefix + "_workspace_size"));
-  impl->forward = reinterpret_cast<adj_forward_fn>(j.lookup(impl->key, prefix + "_forward"));
-  if (g.loss) impl->grad = reinterpret_cast<adj_grad_fn>(j.lookup(impl->key, prefix + "_grad"));
+      reinterpret_cast<adj_workspace_size_fn>(j.lookup(main, prefix + "_workspace_size"));
+  impl->forward = reinterpret_cast<adj_forward_fn>(j.lookup(fwd, prefix + "_forward"));
+  if (g.loss) impl->grad = reinterpret_cast<adj_grad_fn>(j.lookup(main, prefix + "_grad"));
   if (g.loss)
-    impl->train_step =
-        reinterpret_cast<adj_train_step_fn>(j.lookup(impl->key, prefix + "_train_step"));
+    impl->train_step = reinterpret_cast<adj_train_step_fn>(j.lookup(main, prefix + "_train_step"));
   return NativeModel(std::move(impl));
 }
 

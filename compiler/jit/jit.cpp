@@ -396,7 +396,8 @@ std::unique_ptr<llvm::MemoryBuffer> Jit::object_for(std::unique_ptr<llvm::Module
   verify_module_or_throw(*m);
 
   std::unique_ptr<llvm::MemoryBuffer> obj;
-  JitStats& st = library ? impl_->library_stats : impl_->stats;
+  // Counted apart, then added under the lock: modules compile concurrently.
+  JitStats st;
   std::optional<ObjectCache>& cache = library ? impl_->library_cache : impl_->cache;
   std::optional<ObjectCache::Key> cache_key;
   if (cache) {
@@ -422,6 +423,8 @@ std::unique_ptr<llvm::MemoryBuffer> Jit::object_for(std::unique_ptr<llvm::Module
   }
   m.reset();  // the object is all the JIT needs from here on
   ctx.reset();
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  (library ? impl_->library_stats : impl_->stats) += st;
   return obj;
 }
 
@@ -440,5 +443,15 @@ void Jit::remove(ModuleKey key) {
 
 const std::string& Jit::cache_dir() const { return impl_->cache_dir; }
 const JitStats& Jit::stats() const { return impl_->stats; }
+
+JitStats& JitStats::operator+=(const JitStats& o) {
+  modules += o.modules;
+  cache_hits += o.cache_hits, cache_misses += o.cache_misses;
+  cache_rejected += o.cache_rejected;
+  cache_stores += o.cache_stores, cache_store_failures += o.cache_store_failures;
+  key_ms += o.key_ms, load_ms += o.load_ms, optimize_ms += o.optimize_ms;
+  codegen_ms += o.codegen_ms, store_ms += o.store_ms;
+  return *this;
+}
 
 }  // namespace adjoint

@@ -40,6 +40,8 @@ struct JitStats {
   int cache_rejected = 0;  // entries there but invalid (then rebuilt)
   int cache_stores = 0, cache_store_failures = 0;
   double key_ms = 0, load_ms = 0, optimize_ms = 0, codegen_ms = 0, store_ms = 0;
+
+  JitStats& operator+=(const JitStats& o);
 };
 
 class Jit {
