@@ -20,11 +20,12 @@ ADJC=${ADJC:-}
 OUT=${ADJOINT_BENCH_OUT:-${TMPDIR:-/tmp}/adjoint-bench}
 USE_REF=1
 CPU=0
+ROUNDS=1
 
 usage() {
   cat <<EOF
 usage: bench/run.sh [--quick] [--workloads a,b,..] [--threads "1 2"] [--min-time S] [--reps N]
-                    [--adjc PATH] [--ref DIR] [--no-ref] [--out DIR] [--cpu N|none]
+                    [--adjc PATH] [--ref DIR] [--no-ref] [--out DIR] [--cpu N|none] [--rounds N]
   --quick        each repetition >= 0.2 s and 3 of them (the references: 0.2 s, their 5)
   --workloads    any of: ${ALL_WORKLOADS// /,} (default: all)
   --threads      thread counts, in order (default: "1 2")
@@ -36,6 +37,9 @@ usage: bench/run.sh [--quick] [--workloads a,b,..] [--threads "1 2"] [--min-time
   --out DIR      where the C++ reference is built and the raw log goes (default: $OUT)
   --cpu N|none   1-thread runs of every system are pinned to CPU N (default 0), so
                  that all of them run on the same core; "none" leaves them unpinned
+  --rounds N     run every system N times in turn (default 1) and report the median
+                 of the rounds' medians: a shared machine's speed drifts over minutes,
+                 and alternating rounds spreads the drift over all systems alike
 EOF
 }
 
@@ -51,12 +55,14 @@ while [ $# -gt 0 ]; do
     --no-ref) USE_REF=0 ;;
     --out) OUT=$2; shift ;;
     --cpu) CPU=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$ROUNDS" in ''|*[!0-9]*|0) echo "bench/run.sh: --rounds needs a whole number >= 1" >&2; exit 2 ;; esac
 for w in $WORKLOADS; do
   [ -f "$ROOT/bench/workloads/$w.adj" ] || { echo "bench/run.sh: no workload '$w' (have: $ALL_WORKLOADS)" >&2; exit 2; }
 done
@@ -136,47 +142,73 @@ pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "taskset -c $CPU"; fi; 
 adjc_pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "--cpu $CPU"; fi; }
 [ "$CPU" != none ] && note "1-thread runs pinned to CPU $CPU (taskset; adjc bench --cpu, which times there but compiles on every core)"
 
+# The median (or minimum) of the arguments that are numbers; "-" if none is.
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9.eE+-]*[0-9][0-9.eE+-]*$' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+                              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+minimum() {
+  printf '%s\n' "$@" | grep -E '^[0-9.eE+-]*[0-9][0-9.eE+-]*$' | sort -g | head -1 | grep . || echo -
+}
+
+# One round of workload $1 at $2 threads: Adjoint, then each reference; sets
+# a_med a_min a_comp a_cached a_gf c_med c_tag p_med.
+measure() {
+  local w=$1 t=$2 log line l_med last flop
+  # Adjoint
+  log=$OUT/adjc_${w}_$t.txt
+  # shellcheck disable=SC2046
+  if "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" $(adjc_pin "$t") \
+       --min-time "$MIN_TIME" --reps "$REPS" >"$log" 2>&1; then
+    last=$(tail -1 "$log"); flop=$(grep '^flop=' "$log" | tail -1)
+    echo "ADJOINT workload=$w threads=$t $last $flop" >>"$RAW"
+    a_med=$(field median_us "$last"); a_min=$(field min_us "$last")
+    a_comp=$(field compile_ms "$last"); a_cached=$(field cached_compile_ms "$last")
+    a_gf=$(field gflops "$flop")
+  else
+    note "adjc bench failed on $w (see $log):"; sed 's/^/#   /' "$log" | tail -5 | tee -a "$RAW" >&2
+    a_med=fail; a_min=-; a_comp=-; a_cached=-; a_gf=-
+  fi
+  # Hand-coded C++ with OpenBLAS's Haswell kernels (faster here than the auto-picked ones);
+  # at 1 thread also its plain-loops variant (no BLAS, single-threaded), and the faster of
+  # the two counts, as BENCHMARKS.md's table does for tiny.
+  c_med=-; c_tag=""
+  if [ -n "$CPP_REF" ]; then
+    line=$(OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=$t BENCH_MIN_TIME=$MIN_TIME \
+           $(pin "$t") "$CPP_REF" --threads "$t" --name cpp-openblas-hsw "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+    c_med=$(field median_us "$line")
+    if [ "$t" = 1 ] && [ "$w" = tiny -o "$w" = chain ]; then
+      line=$(BENCH_MIN_TIME=$MIN_TIME $(pin "$t") "$CPP_REF" --loops "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+      l_med=$(field median_us "$line")
+      if awk -v l="$l_med" -v c="$c_med" 'BEGIN { exit !(l+0 > 0 && (c == "-" || l+0 < c+0)) }'; then
+        c_med=$l_med; c_tag=" (loops)"
+      fi
+    fi
+  fi
+  # PyTorch eager; PASSIVE keeps its OpenMP threads from spinning against OpenBLAS's.
+  p_med=-
+  if [ $TORCH = 1 ]; then
+    line=$(cd "$OUT" && OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 BENCH_MIN_TIME=$MIN_TIME \
+           $(pin "$t") "$PY" "$REF_DIR/torch_eager.py" --threads "$t" "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
+    p_med=$(field median_us "$line")
+  fi
+}
+
 ROWS=()
 for t in $THREADS; do
   for w in $WORKLOADS; do
     echo "== $w, $t thread(s)" >&2
-    # Adjoint
-    log=$OUT/adjc_${w}_$t.txt
-    # shellcheck disable=SC2046
-    if "$ADJC" bench "$ROOT/bench/workloads/$w.adj" $(dim_args "$w") --threads "$t" $(adjc_pin "$t") \
-         --min-time "$MIN_TIME" --reps "$REPS" >"$log" 2>&1; then
-      last=$(tail -1 "$log"); flop=$(grep '^flop=' "$log" | tail -1)
-      echo "ADJOINT workload=$w threads=$t $last $flop" >>"$RAW"
-      a_med=$(field median_us "$last"); a_min=$(field min_us "$last")
-      a_comp=$(field compile_ms "$last"); a_cached=$(field cached_compile_ms "$last")
-      a_gf=$(field gflops "$flop")
-    else
-      note "adjc bench failed on $w (see $log):"; sed 's/^/#   /' "$log" | tail -5 | tee -a "$RAW" >&2
-      a_med=fail; a_min=-; a_comp=-; a_cached=-; a_gf=-
-    fi
-    # Hand-coded C++ with OpenBLAS's Haswell kernels (faster here than the auto-picked ones);
-    # at 1 thread also its plain-loops variant (no BLAS, single-threaded), and the faster of
-    # the two counts, as BENCHMARKS.md's table does for tiny.
-    c_med=-; c_tag=""
-    if [ -n "$CPP_REF" ]; then
-      line=$(OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=$t BENCH_MIN_TIME=$MIN_TIME \
-             $(pin "$t") "$CPP_REF" --threads "$t" --name cpp-openblas-hsw "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
-      c_med=$(field median_us "$line")
-      if [ "$t" = 1 ] && [ "$w" = tiny -o "$w" = chain ]; then
-        line=$(BENCH_MIN_TIME=$MIN_TIME $(pin "$t") "$CPP_REF" --loops "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
-        l_med=$(field median_us "$line")
-        if awk -v l="$l_med" -v c="$c_med" 'BEGIN { exit !(l+0 > 0 && (c == "-" || l+0 < c+0)) }'; then
-          c_med=$l_med; c_tag=" (loops)"
-        fi
-      fi
-    fi
-    # PyTorch eager; PASSIVE keeps its OpenMP threads from spinning against OpenBLAS's.
-    p_med=-
-    if [ $TORCH = 1 ]; then
-      line=$(cd "$OUT" && OMP_WAIT_POLICY=PASSIVE PYTHONDONTWRITEBYTECODE=1 BENCH_MIN_TIME=$MIN_TIME \
-             $(pin "$t") "$PY" "$REF_DIR/torch_eager.py" --threads "$t" "$w" 2>&1 | tee -a "$RAW" | grep '^RESULT' || true)
-      p_med=$(field median_us "$line")
-    fi
+    A_MED=(); A_MIN=(); A_COMP=(); A_CACHED=(); A_GF=(); C_MED=(); C_TAG=""; P_MED=()
+    for round in $(seq 1 "$ROUNDS"); do
+      [ "$ROUNDS" = 1 ] || echo "   round $round of $ROUNDS" >&2
+      measure "$w" "$t"
+      A_MED+=("$a_med"); A_MIN+=("$a_min"); A_COMP+=("$a_comp"); A_CACHED+=("$a_cached")
+      A_GF+=("$a_gf"); C_MED+=("$c_med"); P_MED+=("$p_med"); [ -n "$c_tag" ] && C_TAG=$c_tag
+    done
+    a_med=$(median "${A_MED[@]}"); a_min=$(minimum "${A_MIN[@]}"); a_comp=$(median "${A_COMP[@]}")
+    a_cached=$(median "${A_CACHED[@]}"); a_gf=$(median "${A_GF[@]}"); c_med=$(median "${C_MED[@]}")
+    c_tag=$C_TAG; p_med=$(median "${P_MED[@]}")
     row="| $w | $t | $(num "$a_med") | $(num "$a_min") | $(num "$a_gf") | $(num "$a_comp") | $(num "$a_cached") |"
     row+=" $(num "$c_med")$c_tag | $(ratio "$a_med" "$c_med") | $(num "$p_med") | $(ratio "$a_med" "$p_med") |"
     echo "$row" >&2
