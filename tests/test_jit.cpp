@@ -311,3 +311,31 @@ TEST_CASE("ADJOINT_PERF_MAP names every generated function for perf", "[jit]") {
   CHECK(size_of["mapped_grad_core"] > 0);
   CHECK(size_of["adj.gemm.kernel.f32"] > 0);
 }
+
+TEST_CASE("a large graph is emitted in parts, outlined, and computes what the reference does",
+          "[jit]") {
+  // 60 layers of a tanh chain sharing w: about 240 loops, far more than one
+  // part (kPartNodes). Several updates run in place in the workspace.
+  std::string text = "model parts\ninput x : f64[B, 8]\nparam w : f64[8]\n";
+  std::string prev = "x";
+  for (int i = 0; i < 60; ++i) {
+    std::string a = "a" + std::to_string(i);
+    text += a + " = tanh(" + prev + " * w + 0.01 * " + std::to_string(i) + ")\n";
+    prev = a;
+  }
+  text += "output " + prev + "\nloss = mean(" + prev + " * " + prev + ")\nminimize loss\n";
+  SourceManager sm;
+  uint32_t file = sm.add("parts.adj", text);
+  Diagnostics diags(sm);
+  std::optional<Graph> g = compile_source(sm, file, diags);
+  REQUIRE(g);
+  Graph full = optimize(reverse_mode(*g));
+  std::string ir = emit_llvm_ir(full);
+  CHECK_THAT(ir, Catch::Matchers::Contains("define internal void @parts_grad_core.part(") &&
+                     Catch::Matchers::Contains("define internal void @parts_forward.part("));
+  NativeModel m = NativeModel::compile(full);
+  for (int64_t batch : {1, 5}) {
+    INFO("B=" << batch);
+    check_matches_reference(m, random_leaves(full, batch, 3));
+  }
+}

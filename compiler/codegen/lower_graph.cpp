@@ -1,8 +1,11 @@
 #include "codegen/lower_graph.hpp"
 
+#include <llvm/Transforms/Utils/CodeExtractor.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "codegen/lower_ops.hpp"
@@ -18,6 +21,109 @@ namespace {
 using V = llvm::Value*;
 
 constexpr int64_t kAlign = 64;  // workspace regions start on cache lines (and AVX-512 vectors)
+
+// A function with many loops costs LLVM more than linearly (loop rotation,
+// jump threading, strength reduction and the vectorisers walk the whole
+// function for each loop: 100 elementwise layers took 9 s, 200 took 24 s).
+// A function that would emit more than kSplitAbove nodes is emitted as parts
+// of kPartNodes nodes each, every part outlined into a function of its own.
+// (The benchmark workloads and examples emit at most 79: one function each.)
+constexpr int kSplitAbove = 96;
+constexpr int kPartNodes = 48;
+
+// The nodes whose code compute() emits, for `roots`: the loop of each fused
+// tree, each reduction and product, not the leaves.
+int emitted_nodes(const Graph& g, const std::vector<bool>& need, const MemoryPlan& plan) {
+  int n = 0;
+  for (size_t v = 0; v < g.nodes.size(); ++v)
+    if (need[v] && plan.loop_of[v] == static_cast<ValueId>(v) && g.nodes[v].op != OpKind::input &&
+        g.nodes[v].op != OpKind::param)
+      ++n;
+  return n;
+}
+
+// Whether `ptr` is read-only call data: reached from an argument other than
+// the workspace (the tensor arrays, dims, dst) through offsets and loads.
+bool call_data(const llvm::Value* ptr, const llvm::Value* workspace) {
+  while (true) {
+    ptr = ptr->stripPointerCasts();
+    if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(ptr)) {
+      ptr = gep->getPointerOperand();
+    } else if (auto* load = llvm::dyn_cast<llvm::LoadInst>(ptr)) {
+      ptr = load->getPointerOperand();
+    } else {
+      return llvm::isa<llvm::Argument>(ptr) && ptr != workspace;
+    }
+  }
+}
+
+// Pure instructions a part may compute again rather than take as an
+// argument: arithmetic, comparisons, selects, addresses, and integer or
+// pointer loads of call data (sizes, tensor pointers).
+bool recomputable(const llvm::Instruction& i, const llvm::Value* workspace) {
+  if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i))
+    return !load->isVolatile() &&
+           (load->getType()->isIntegerTy() || load->getType()->isPointerTy()) &&
+           call_data(load->getPointerOperand(), workspace);
+  return llvm::isa<llvm::GetElementPtrInst, llvm::BinaryOperator, llvm::UnaryOperator,
+                   llvm::CastInst, llvm::CmpInst, llvm::SelectInst>(i);
+}
+
+// Recomputes, at the top of a part, the values from before it that it uses
+// and that are pure (see recomputable): the addresses of the tensors it
+// reads and writes are then expressions of the same arguments in one
+// function, so LLVM sees that an in-place update reads what it writes
+// (passed as two arguments, the vectoriser's overlap check would fail at
+// run time and take the scalar loop).
+void recompute_inputs(const std::vector<llvm::BasicBlock*>& blocks, llvm::Value* workspace) {
+  std::set<llvm::BasicBlock*> inside(blocks.begin(), blocks.end());
+  llvm::Instruction* anchor = &*blocks.front()->getFirstInsertionPt();
+  std::map<llvm::Value*, llvm::Value*> copies;
+  int budget = 4096;  // instructions copied into one part at most
+  std::function<llvm::Value*(llvm::Value*)> local = [&](llvm::Value* v) -> llvm::Value* {
+    auto* i = llvm::dyn_cast<llvm::Instruction>(v);
+    if (!i || inside.count(i->getParent()) || !recomputable(*i, workspace) || budget <= 0) return v;
+    if (auto it = copies.find(v); it != copies.end()) return it->second;
+    --budget;
+    llvm::Instruction* copy = i->clone();
+    for (unsigned k = 0; k < copy->getNumOperands(); ++k)
+      copy->setOperand(k, local(copy->getOperand(k)));
+    copy->insertBefore(anchor);
+    copies[v] = copy;
+    return copy;
+  };
+  for (llvm::BasicBlock* bb : blocks)
+    for (llvm::Instruction& i : *bb) {
+      // (Copies go in before the anchor, behind this walk.)
+      for (unsigned k = 0; k < i.getNumOperands(); ++k)
+        if (llvm::Value* now = local(i.getOperand(k)); now != i.getOperand(k)) i.setOperand(k, now);
+    }
+}
+
+// Outlines each part (its blocks, in function order, from one part's first
+// block up to the next one's) into an internal function that is never
+// inlined back. A part LLVM cannot extract stays where it is.
+void outline_parts(llvm::Function* f, const std::vector<llvm::BasicBlock*>& starts) {
+  if (starts.size() < 2) return;
+  std::vector<std::vector<llvm::BasicBlock*>> parts;
+  for (llvm::BasicBlock& bb : *f) {
+    auto at = std::find(starts.begin(), starts.end(), &bb);
+    if (at == starts.end() - 1) break;  // the last start is where the parts end
+    if (at != starts.end()) parts.emplace_back();
+    if (!parts.empty()) parts.back().push_back(&bb);
+  }
+  for (const std::vector<llvm::BasicBlock*>& blocks : parts) recompute_inputs(blocks, f->getArg(4));
+  llvm::CodeExtractorAnalysisCache cache(*f);
+  for (const std::vector<llvm::BasicBlock*>& blocks : parts) {
+    llvm::CodeExtractor extractor(blocks, nullptr, /*AggregateArgs=*/false, nullptr, nullptr,
+                                  nullptr, false, /*AllowAlloca=*/true, nullptr, "part");
+    if (!extractor.isEligible()) continue;
+    if (llvm::Function* part = extractor.extractCodeRegion(cache)) {
+      part->setLinkage(llvm::Function::InternalLinkage);
+      part->addFnAttr(llvm::Attribute::NoInline);
+    }
+  }
+}
 
 // Nodes that `roots` depend on (the roots included).
 std::vector<bool> needed_for(const Graph& g, const std::vector<ValueId>& roots) {
@@ -86,6 +192,7 @@ class GraphLowering {
         compute_into(e, core_, roots, results, [&](size_t i) { return pointer_at(e, dst, i); });
     V loss = e.load(refs[static_cast<size_t>(*g_.loss)], e.i64(0));
     e.b().CreateRet(e.b().CreateFPExt(loss, llvm::Type::getDoubleTy(ctx_)));
+    outline_parts(core_, part_starts_);  // once the function is whole
   }
 
   // m_grad(inputs, params, grads, dims, workspace) -> loss
@@ -142,6 +249,7 @@ class GraphLowering {
     V out = f->getArg(2);
     compute_into(e, f, roots, roots, [&](size_t i) { return tensor_data(e, out, i); });
     e.b().CreateRetVoid();
+    outline_parts(f, part_starts_);
   }
 
  private:
@@ -263,6 +371,17 @@ class GraphLowering {
     Layout l = layout(e);
     std::vector<bool> need = needed_for(g_, roots);
     std::vector<TensorRef> refs(g_.nodes.size());
+    // Parts (see kPartNodes): a new block starts each one, and one more ends the last.
+    part_starts_.clear();
+    const int emitting = emitted_nodes(g_, need, plan_);
+    const bool in_parts = emitting > kSplitAbove;
+    int emitted = 0;
+    auto start_part = [&] {
+      llvm::BasicBlock* next = llvm::BasicBlock::Create(ctx_, "part", f);
+      e.b().CreateBr(next);
+      e.b().SetInsertPoint(next);
+      part_starts_.push_back(next);
+    };
     // A Buffer node's tensor: in the caller's buffer for a direct result,
     // else in its workspace region.
     auto buffer = [&](ValueId v) {
@@ -281,6 +400,8 @@ class GraphLowering {
       // computed alongside an earlier one.
       if (refs[v].data) continue;
       const Node& n = g_.nodes[v];
+      if (in_parts && n.op != OpKind::input && n.op != OpKind::param && emitted++ % kPartNodes == 0)
+        start_part();
       TensorRef out{n.type.dtype, &n.type.shape, e.dims(n.type.shape), nullptr, nullptr, {}};
       switch (lowering_of(n.op).storage) {
         case Storage::Leaf:
@@ -328,6 +449,7 @@ class GraphLowering {
       refs[v] = cx.out;
       if (cx.also.data) refs[static_cast<size_t>(later)] = cx.also;
     }
+    if (in_parts) start_part();
     return refs;
   }
 
@@ -364,6 +486,7 @@ class GraphLowering {
   llvm::Function* core_ =
       nullptr;  // m_grad_core, once emitted  // position among inputs, or among params
   MemoryPlan plan_;
+  std::vector<llvm::BasicBlock*> part_starts_;  // of the function compute() last emitted
 };
 
 }  // namespace
