@@ -19,7 +19,7 @@ REF_DIR=${ADJOINT_BENCH_REF:-/work/shared/bench-ref}
 ADJC=${ADJC:-}
 OUT=${ADJOINT_BENCH_OUT:-${TMPDIR:-/tmp}/adjoint-bench}
 USE_REF=1
-CPU=0
+CPU=first  # the first CPU this process may use
 ROUNDS=1
 
 usage() {
@@ -35,7 +35,8 @@ usage: bench/run.sh [--quick] [--workloads a,b,..] [--threads "1 2"] [--min-time
   --ref DIR      the reference programs (default: \$ADJOINT_BENCH_REF, else /work/shared/bench-ref)
   --no-ref       Adjoint rows only
   --out DIR      where the C++ reference is built and the raw log goes (default: $OUT)
-  --cpu N|none   1-thread runs of every system are pinned to CPU N (default 0), so
+  --cpu N|none   1-thread runs of every system are pinned to CPU N (default: the first
+                 CPU this process may use, usually 0), so
                  that all of them run on the same core; "none" leaves them unpinned
   --rounds N     run every system N times in turn (default 1) and report the median
                  of the rounds' medians: a shared machine's speed drifts over minutes,
@@ -63,6 +64,7 @@ while [ $# -gt 0 ]; do
 done
 
 case "$ROUNDS" in ''|*[!0-9]*|0) echo "bench/run.sh: --rounds needs a whole number >= 1" >&2; exit 2 ;; esac
+case "$CPU" in none|first) ;; ''|*[!0-9]*) echo "bench/run.sh: --cpu needs a CPU number or none" >&2; exit 2 ;; esac
 for w in $WORKLOADS; do
   [ -f "$ROOT/bench/workloads/$w.adj" ] || { echo "bench/run.sh: no workload '$w' (have: $ALL_WORKLOADS)" >&2; exit 2; }
 done
@@ -137,20 +139,23 @@ num() {
 if [ "$CPU" != none ] && ! command -v taskset >/dev/null; then
   note "taskset not found (util-linux): 1-thread runs are not pinned"; CPU=none
 fi
+if [ "$CPU" = first ]; then  # "pid 123's current affinity list: 0-1" -> 0
+  CPU=$(taskset -pc $$ | sed 's/.*: *//' | grep -o '^[0-9]*')
+fi
 # adjc pins only its timing (--cpu), so that its cold compile keeps every core.
 pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "taskset -c $CPU"; fi; }
 adjc_pin() { if [ "$1" = 1 ] && [ "$CPU" != none ]; then echo "--cpu $CPU"; fi; }
 [ "$CPU" != none ] && note "1-thread runs pinned to CPU $CPU (taskset; adjc bench --cpu, which times there but compiles on every core)"
 
-# The median (or minimum) of the arguments that are numbers; "-" if none is.
+# The arguments that are numbers, one a line, in increasing order.
+numbers() { printf '%s\n' "$@" | { grep -E '^[0-9.eE+-]*[0-9][0-9.eE+-]*$' || true; } | sort -g; }
+# Their median (or minimum); with none, "fail" if a round failed, else "-".
 median() {
-  printf '%s\n' "$@" | grep -E '^[0-9.eE+-]*[0-9][0-9.eE+-]*$' | sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-                              else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  numbers "$@" | awk -v failed="$(printf '%s\n' "$@" | grep -c '^fail$' || true)" '{ v[NR] = $1 }
+    END { if (NR == 0) print (failed > 0 ? "fail" : "-"); else if (NR % 2) print v[(NR + 1) / 2];
+          else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-minimum() {
-  printf '%s\n' "$@" | grep -E '^[0-9.eE+-]*[0-9][0-9.eE+-]*$' | sort -g | head -1 | grep . || echo -
-}
+minimum() { local m; m=$(numbers "$@" | head -1); echo "${m:--}"; }
 
 # One round of workload $1 at $2 threads: Adjoint, then each reference; sets
 # a_med a_min a_comp a_cached a_gf c_med c_tag p_med.

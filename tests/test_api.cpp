@@ -1,10 +1,10 @@
 // The C++ API from plain C++: compiling, introspection, initialisation and
 // fans, grad/forward against the reference evaluator for every example
 // network, several models in one process, repeated calls and symbolic sizes.
-#include <catch2/catch.hpp>
 #include <adjoint/adjoint.hpp>
 #include <adjoint/init.hpp>
 #include <adjoint/rng.hpp>
+#include <catch2/catch.hpp>
 #include <filesystem>
 
 #include "support/native_check.hpp"
@@ -29,8 +29,7 @@ output h
 double tolerance(ElemType ft) { return ft == ElemType::f64 ? 1e-12 : 1e-5; }
 
 // grad and forward of `m` on random tensors, against the reference evaluator.
-void check_against_reference(const Model& m, const std::string& text, int64_t size,
-                             uint64_t seed) {
+void check_against_reference(const Model& m, const std::string& text, int64_t size, uint64_t seed) {
   Inputs in = random_inputs(m, size, seed);
   Params p = m.init_params(seed);
   TensorMap ref = reference_results(text, in, p);
@@ -45,7 +44,8 @@ void check_against_reference(const Model& m, const std::string& text, int64_t si
   for (const auto& [name, t] : to_map(out)) {
     if (name == "loss") {
       // forward's loss is the same number grad returned (rounded to the float type).
-      if (m.has_loss()) CHECK(t[0] == Approx(native.at("loss")[0]).epsilon(tolerance(m.float_type())));
+      if (m.has_loss())
+        CHECK(t[0] == Approx(native.at("loss")[0]).epsilon(tolerance(m.float_type())));
       continue;
     }
     native[name] = t;
@@ -91,7 +91,7 @@ TEST_CASE("a program with errors throws the full diagnostics", "[api]") {
   try {
     cc.compile_string("input x : f32[4, 3]\nparam W : f32[2, 5]\ny = x @ W\n", "bad.adj");
     FAIL("no error");
-  } catch (const Error& e) {
+  } catch (const CompileError& e) {  // a kind of Error, for callers that tell them apart
     std::string msg = e.what();
     CHECK_THAT(msg, Catch::Contains("bad.adj:3:"));
     CHECK_THAT(msg, Catch::Contains("error:"));
@@ -100,6 +100,11 @@ TEST_CASE("a program with errors throws the full diagnostics", "[api]") {
   }
   CHECK_THROWS_WITH(cc.compile_file("/nonexistent/dir/m.adj"),
                     Catch::Contains("cannot read '/nonexistent/dir/m.adj'"));
+  // A directory or an endless file is an error, not an empty model or a hang.
+  std::string dir = temp_dir("api_dir");
+  CHECK_THROWS_WITH(cc.compile_file(dir), Catch::Contains("is a directory"));
+  CHECK_THROWS_WITH(cc.compile_file("/dev/zero"), Catch::Contains("larger than 64 MiB"));
+  std::filesystem::remove_all(dir);
   // The compiler stays usable after an error.
   CHECK(cc.compile_string(kSmall).has_loss());
 }
@@ -210,8 +215,9 @@ TEST_CASE("forward returns every output and the loss", "[api]") {
   Grads g = m.make_grads();
   CHECK(out["loss"].data<float>()[0] == Approx(m.grad(in, p, g)).epsilon(1e-6));
 
-  Model inference = cc.compile_string("input x : f64[B, 2]\nparam W : f64[2, 2] = ones\n"
-                                      "y = x @ W\noutput y\n");
+  Model inference = cc.compile_string(
+      "input x : f64[B, 2]\nparam W : f64[2, 2] = ones\n"
+      "y = x @ W\noutput y\n");
   CHECK_FALSE(inference.has_loss());
   CHECK(inference.wrt().empty());
   Params pi = inference.init_params(0);
@@ -275,7 +281,8 @@ param W : f64[2, 2] = ones
 loss = sum(tanh(x @ W))
 minimize loss wrt W, x
 )");
-  CHECK_THROWS_WITH(m.make_grads(), Catch::Contains("'B'") && Catch::Contains("make_grads(inputs)"));
+  CHECK_THROWS_WITH(m.make_grads(),
+                    Catch::Contains("'B'") && Catch::Contains("make_grads(inputs)"));
   Inputs in{{"x", Tensor::f64({3, 2}, {1, 2, 3, 4, 5, 6})}};
   Grads g = m.make_grads(in);
   CHECK(g.names() == std::vector<std::string>{"W", "x"});

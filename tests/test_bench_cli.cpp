@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -129,6 +130,8 @@ TEST_CASE("adjc bench --cpu times on one CPU", "[bench][cli]") {
   INFO(r.out << r.err);
   REQUIRE(r.status == 0);
   CHECK_THAT(last_line(r.out), Contains("median_us="));
+  // The timing thread could run on that CPU and no other.
+  CHECK_THAT(r.out, Contains("timed on CPU " + std::to_string(cpu) + " only"));
 }
 
 TEST_CASE("adjc bench: sizes that do not fit the model", "[bench][cli]") {
@@ -205,4 +208,24 @@ TEST_CASE("bench timing: calibration and the median", "[bench]") {
   // warm-up and calibration (at least 3 + 2 steps) come on top.
   CHECK(t.steps_per_rep > 100);
   CHECK(steps >= 5 + 3 * t.steps_per_rep);
+}
+
+TEST_CASE("bench/run.sh without references still prints its table", "[bench][cli]") {
+  // The script's own logic (rounds, medians over missing numbers, pinning),
+  // with Adjoint rows only: short repetitions, one workload.
+  std::string out = apitest::temp_dir("bench_run");
+  std::string cmd =
+      "bash '" + std::string(ADJOINT_SOURCE_DIR) + "/bench/run.sh' --no-ref --quick " +
+      "--workloads tiny --threads 1 --rounds 2 --reps 1 --min-time 0.01 --adjc '" + ADJC_PATH +
+      "' --out '" + out + "' >'" + out + "/table.txt' 2>'" + out + "/log.txt'";
+  int rc = std::system(cmd.c_str());
+  std::string table = apitest::slurp(out + "/table.txt");
+  INFO(table << apitest::slurp(out + "/log.txt"));
+  REQUIRE(rc == 0);
+  // | tiny | 1 | median | min | GFLOP/s | compile | cached | then "-" for every reference.
+  CHECK(std::regex_search(
+      table,
+      std::regex(
+          R"(\| tiny \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| - \| - \| - \| - \|)")));
+  fs::remove_all(out);
 }

@@ -13,6 +13,7 @@
 #include "jit/jit.hpp"
 #include "jit/object_cache.hpp"
 #include "support/diagnostics.hpp"
+#include "support/source_file.hpp"
 
 namespace adjoint {
 
@@ -190,11 +191,7 @@ Compiler& Compiler::operator=(Compiler&&) noexcept = default;
 Compiler::~Compiler() = default;
 
 Model Compiler::compile_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read '" + path + "': " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return compile_string(text.str(), path);
+  return compile_string(read_source_file(path), path);
 }
 
 Model Compiler::compile_string(const std::string& text, const std::string& name) {
@@ -205,7 +202,7 @@ Model Compiler::compile_string(const std::string& text, const std::string& name)
   if (!ir || diags.has_errors()) {
     std::string msg = diags.text();
     while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-    throw Error(msg.empty() ? "'" + name + "' does not compile" : msg);
+    throw CompileError(msg.empty() ? "'" + name + "' does not compile" : msg);
   }
   auto impl = std::make_unique<Model::Impl>();
   api::build_model_data(*impl, std::move(*ir), impl_->jit, sm);

@@ -98,6 +98,15 @@ void pin_to_cpu(int cpu) {
     throw Error("cannot run on CPU " + std::to_string(cpu) + ": " + std::strerror(errno));
 }
 
+// The one CPU the calling thread may run on, or -1 if it may run on several.
+int only_cpu() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) != 1) return -1;
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &set)) ++cpu;
+  return cpu;
+}
+
 // A fresh, empty directory for the cache, removed when this goes away.
 struct TempDir {
   std::string path;
@@ -164,6 +173,7 @@ BenchResult bench_model(const BenchOptions& o,
   if (ready) ready(r);
   if (o.cpu >= 0) pin_to_cpu(o.cpu);
   r.timing = time_step([&] { step(); }, o.timing);
+  r.timed_on_cpu = only_cpu();
   return r;
 }
 

@@ -38,6 +38,7 @@ struct BenchResult {
   std::optional<double> cached_compile_ms;               // from a warm on-disk cache
   double compile_cpu_ms = 0, cached_compile_cpu_ms = 0;  // the same, in process CPU time
   Timing timing;
+  int timed_on_cpu = -1;  // the one CPU the timing thread could run on, if it was one
 
   double gflops() const { return flops.total() / (timing.median_us * 1e3); }
 };

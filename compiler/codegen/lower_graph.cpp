@@ -42,29 +42,41 @@ int emitted_nodes(const Graph& g, const std::vector<bool>& need, const MemoryPla
   return n;
 }
 
-// Whether `ptr` is read-only call data: reached from an argument other than
-// the workspace (the tensor arrays, dims, dst) through offsets and loads.
-bool call_data(const llvm::Value* ptr, const llvm::Value* workspace) {
+// The arguments of a function that compute() fills, (inputs, params, dst or
+// outputs, dims, workspace): what a part may read again and what it may not.
+struct CallArgs {
+  const llvm::Value* results;    // dst / outputs: its pointers lead to memory the code writes
+  const llvm::Value* workspace;  // written by the code
+  explicit CallArgs(const llvm::Function& f) : results(f.getArg(2)), workspace(f.getArg(4)) {}
+};
+
+// Whether `ptr` addresses memory no code of the call writes: reached from an
+// argument through offsets and loads, not inside the workspace, and not
+// through a pointer read from the results array (the caller's buffers).
+bool read_only(const llvm::Value* ptr, const CallArgs& call) {
+  int loads = 0;
   while (true) {
     ptr = ptr->stripPointerCasts();
     if (auto* gep = llvm::dyn_cast<llvm::GetElementPtrInst>(ptr)) {
       ptr = gep->getPointerOperand();
     } else if (auto* load = llvm::dyn_cast<llvm::LoadInst>(ptr)) {
       ptr = load->getPointerOperand();
+      ++loads;
     } else {
-      return llvm::isa<llvm::Argument>(ptr) && ptr != workspace;
+      return llvm::isa<llvm::Argument>(ptr) && ptr != call.workspace &&
+             !(ptr == call.results && loads > 0);
     }
   }
 }
 
 // Pure instructions a part may compute again rather than take as an
 // argument: arithmetic, comparisons, selects, addresses, and integer or
-// pointer loads of call data (sizes, tensor pointers).
-bool recomputable(const llvm::Instruction& i, const llvm::Value* workspace) {
+// pointer loads of read-only call data (sizes, tensor pointers).
+bool recomputable(const llvm::Instruction& i, const CallArgs& call) {
   if (auto* load = llvm::dyn_cast<llvm::LoadInst>(&i))
     return !load->isVolatile() &&
            (load->getType()->isIntegerTy() || load->getType()->isPointerTy()) &&
-           call_data(load->getPointerOperand(), workspace);
+           read_only(load->getPointerOperand(), call);
   return llvm::isa<llvm::GetElementPtrInst, llvm::BinaryOperator, llvm::UnaryOperator,
                    llvm::CastInst, llvm::CmpInst, llvm::SelectInst>(i);
 }
@@ -75,15 +87,16 @@ bool recomputable(const llvm::Instruction& i, const llvm::Value* workspace) {
 // function, so LLVM sees that an in-place update reads what it writes
 // (passed as two arguments, the vectoriser's overlap check would fail at
 // run time and take the scalar loop).
-void recompute_inputs(const std::vector<llvm::BasicBlock*>& blocks, llvm::Value* workspace) {
+void recompute_inputs(const std::vector<llvm::BasicBlock*>& blocks, const CallArgs& call) {
   std::set<llvm::BasicBlock*> inside(blocks.begin(), blocks.end());
   llvm::Instruction* anchor = &*blocks.front()->getFirstInsertionPt();
   std::map<llvm::Value*, llvm::Value*> copies;
   int budget = 4096;  // instructions copied into one part at most
   std::function<llvm::Value*(llvm::Value*)> local = [&](llvm::Value* v) -> llvm::Value* {
     auto* i = llvm::dyn_cast<llvm::Instruction>(v);
-    if (!i || inside.count(i->getParent()) || !recomputable(*i, workspace) || budget <= 0) return v;
+    if (!i || inside.count(i->getParent())) return v;
     if (auto it = copies.find(v); it != copies.end()) return it->second;
+    if (budget <= 0 || !recomputable(*i, call)) return v;
     --budget;
     llvm::Instruction* copy = i->clone();
     for (unsigned k = 0; k < copy->getNumOperands(); ++k)
@@ -105,14 +118,15 @@ void recompute_inputs(const std::vector<llvm::BasicBlock*>& blocks, llvm::Value*
 // inlined back. A part LLVM cannot extract stays where it is.
 void outline_parts(llvm::Function* f, const std::vector<llvm::BasicBlock*>& starts) {
   if (starts.size() < 2) return;
+  std::set<const llvm::BasicBlock*> first(starts.begin(), starts.end() - 1);
   std::vector<std::vector<llvm::BasicBlock*>> parts;
   for (llvm::BasicBlock& bb : *f) {
-    auto at = std::find(starts.begin(), starts.end(), &bb);
-    if (at == starts.end() - 1) break;  // the last start is where the parts end
-    if (at != starts.end()) parts.emplace_back();
+    if (&bb == starts.back()) break;  // the last start is where the parts end
+    if (first.count(&bb)) parts.emplace_back();
     if (!parts.empty()) parts.back().push_back(&bb);
   }
-  for (const std::vector<llvm::BasicBlock*>& blocks : parts) recompute_inputs(blocks, f->getArg(4));
+  CallArgs call(*f);
+  for (const std::vector<llvm::BasicBlock*>& blocks : parts) recompute_inputs(blocks, call);
   llvm::CodeExtractorAnalysisCache cache(*f);
   for (const std::vector<llvm::BasicBlock*>& blocks : parts) {
     llvm::CodeExtractor extractor(blocks, nullptr, /*AggregateArgs=*/false, nullptr, nullptr,

@@ -294,12 +294,7 @@ TensorMap run_native(const NativeModel& m, const TensorMap& leaves) {
 std::string emit_llvm_ir(const Graph& g, bool optimized) {
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = lower_verified(g, ctx);
-  if (optimized) {
-    Jit jit;
-    m->setTargetTriple(jit.target_triple());
-    m->setDataLayout(jit.data_layout());
-    jit.optimize(*m);
-  }
+  if (optimized) Jit().optimize(*m);
   std::string text;
   llvm::raw_string_ostream os(text);
   m->print(os, nullptr);
@@ -309,10 +304,7 @@ std::string emit_llvm_ir(const Graph& g, bool optimized) {
 std::string emit_native_asm(const Graph& g) {
   llvm::LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = lower_verified(g, ctx);
-  Jit jit;
-  m->setTargetTriple(jit.target_triple());
-  m->setDataLayout(jit.data_layout());
-  return jit.assembly(*m);
+  return Jit().assembly(*m);
 }
 
 std::string entry_prefix(const Graph& g) { return codegen::symbol_prefix(g); }
@@ -322,13 +314,7 @@ std::string compile_object(const Graph& g) {
   std::unique_ptr<llvm::Module> m = lower_verified(g, ctx);
   std::unique_ptr<llvm::Module> library;
   if (uses_gemm(g)) library = codegen::build_gemm_library(ctx, g.float_type);
-  Jit jit;
-  for (llvm::Module* each : {m.get(), library.get()}) {
-    if (!each) continue;
-    each->setTargetTriple(jit.target_triple());
-    each->setDataLayout(jit.data_layout());
-  }
-  return jit.object_file(std::move(m), std::move(library));
+  return Jit().object_file(std::move(m), std::move(library));
 }
 
 std::string verify_llvm(const Graph& g) {

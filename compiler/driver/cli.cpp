@@ -16,6 +16,10 @@
 #include <iostream>
 #include <new>
 
+#include "frontend/frontend.hpp"
+#include "stages.hpp"
+#include "support/source_file.hpp"
+
 namespace adjoint::cli {
 namespace {
 
@@ -176,50 +180,13 @@ std::string missing_option(const Args& a, std::initializer_list<const char*> req
   return "";
 }
 
-namespace {
-
-// The largest model source read: far beyond any real model, and it stops a
-// mistaken path (/dev/zero, a data file) from eating memory.
-constexpr size_t kMaxSourceBytes = size_t{64} << 20;
-
-// Reads all of `fd` (a file or a pipe) in chunks, stopping one byte past the
-// cap; nullopt after a message on an error or when the cap is passed.
-std::optional<std::string> read_capped(int fd, const std::string& path) {
-  std::string text;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t got = ::read(fd, buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      file_error("cannot read '" + path + "': " + std::strerror(errno));
-      return std::nullopt;
-    }
-    if (got == 0) return text;
-    text.append(buf, static_cast<size_t>(got));
-    if (text.size() > kMaxSourceBytes) {
-      file_error("'" + path + "' is larger than 64 MiB; is it a model?");
-      return std::nullopt;
-    }
-  }
-}
-
-}  // namespace
-
 std::optional<std::string> read_text(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    file_error("cannot read '" + path + "': " + std::strerror(errno));
+  try {
+    return read_source_file(path);
+  } catch (const Error& e) {
+    file_error(e.what());
     return std::nullopt;
   }
-  // A directory opens fine and reads as nothing on some systems: say what it is.
-  struct stat st;
-  std::optional<std::string> text;
-  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
-    file_error("cannot read '" + path + "': is a directory");
-  else
-    text = read_capped(fd, path);
-  ::close(fd);
-  return text;
 }
 
 std::optional<Model> compile_file(Compiler& cc, const std::string& path) {
@@ -231,6 +198,19 @@ std::optional<Model> compile_file(Compiler& cc, const std::string& path) {
     std::cerr << e.what() << "\n";
     return std::nullopt;
   }
+}
+
+std::optional<Graph> compile_opt(const Args& a, SourceManager& sm) {
+  auto text = read_text(a.file);
+  if (!text) return std::nullopt;
+  uint32_t file = sm.add(a.file, *text);
+  Diagnostics d(sm);
+  std::optional<Graph> ir = compile_source(sm, file, d);
+  if (!ir) {
+    report(d);
+    return std::nullopt;
+  }
+  return run_pipeline(*ir).opt;
 }
 
 int report(const Diagnostics& d) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/graph.hpp"
 #include "support/diagnostics.hpp"
 
 namespace adjoint::cli {
@@ -70,5 +71,9 @@ std::optional<Model> compile_file(Compiler& cc, const std::string& path);
 
 // Prints the diagnostics; 1 if there were errors, else 0.
 int report(const Diagnostics& d);
+
+// Compiles FILE to the optimised (`opt`) stage; nullopt after printing the
+// diagnostics or the read error. `sm` keeps the source for later messages.
+std::optional<Graph> compile_opt(const Args& a, SourceManager& sm);
 
 }  // namespace adjoint::cli

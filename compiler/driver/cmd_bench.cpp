@@ -87,6 +87,7 @@ void print_timing(const bench::BenchResult& r, const bench::TimingOptions& t) {
       "(%zu repetitions of %lld steps, each >= %g s)\n",
       tm.median_us, tm.min_us, tm.rep_us.size(), static_cast<long long>(tm.steps_per_rep),
       t.min_time_s);
+  if (r.timed_on_cpu >= 0) std::printf("timed on CPU %d only\n", r.timed_on_cpu);
   std::printf("FLOP per step: %s (forward %s, backward %s), %.2f GFLOP/s at the median\n",
               explain::format_count(r.flops.total()).c_str(),
               explain::format_count(r.flops.forward).c_str(),
@@ -112,14 +113,11 @@ int cmd_bench(const Args& a) {
   try {
     bench::BenchResult r = bench::bench_model(o, print_ready);
     print_timing(r, o.timing);
+  } catch (const CompileError& e) {  // already diagnostics: "FILE:line:col: error: ..."
+    std::cerr << e.what() << "\n";
+    return 1;
   } catch (const Error& e) {
-    // A compile error is already a diagnostic: "FILE:line:col: error: ...".
-    std::string msg = e.what();
-    if (msg.rfind(o.file + ":", 0) == 0) {
-      std::cerr << msg << "\n";
-      return 1;
-    }
-    return file_error(msg);
+    return file_error(e.what());
   }
   return 0;
 }

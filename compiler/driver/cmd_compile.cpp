@@ -8,8 +8,6 @@
 
 #include "codegen/native.hpp"
 #include "driver/cli.hpp"
-#include "frontend/frontend.hpp"
-#include "stages.hpp"
 
 namespace adjoint::cli {
 namespace {
@@ -89,21 +87,19 @@ std::string c_header(const Graph& g, const std::string& prefix, const std::strin
 }
 
 int cmd_compile(const Args& a) {
-  if (!a.has("-o")) return usage_error("compile needs -o OUT.o");
+  if (std::string m = missing_option(a, {"-o"}); !m.empty()) return usage_error(m);
+  if (a.has("--header") && a.get("--header").empty())
+    return usage_error("--header needs a file name, got ''");
   const std::string& out = a.get("-o");
   std::string header = a.has("--header") ? a.get("--header") : "";
+  if (header == out) return usage_error("-o and --header name the same file");
   for (const std::string& path : {out, header})
     if (!path.empty())
       if (std::string why = output_path_problem(path); !why.empty()) return file_error(why);
-  if (!header.empty() && header == out) return usage_error("-o and --header name the same file");
   SourceManager sm;
-  auto text = read_text(a.file);
-  if (!text) return 1;
-  uint32_t file = sm.add(a.file, *text);
-  Diagnostics d(sm);
-  std::optional<Graph> ir = compile_source(sm, file, d);
-  if (!ir) return report(d);
-  Graph g = run_pipeline(*ir).opt;
+  std::optional<Graph> opt = compile_opt(a, sm);
+  if (!opt) return 1;
+  const Graph& g = *opt;
   std::string prefix = entry_prefix(g);
   if (!is_c_identifier(prefix))
     return file_error("the model's name '" + prefix +

@@ -18,20 +18,6 @@
 namespace adjoint::cli {
 namespace {
 
-// Compiles FILE to the opt stage; nullopt after printing diagnostics.
-std::optional<Graph> compile_opt(const Args& a, SourceManager& sm) {
-  auto text = read_text(a.file);
-  if (!text) return std::nullopt;
-  uint32_t file = sm.add(a.file, *text);
-  Diagnostics d(sm);
-  std::optional<Graph> ir = compile_source(sm, file, d);
-  if (!ir) {
-    report(d);
-    return std::nullopt;
-  }
-  return run_pipeline(*ir).opt;
-}
-
 int cmd_explain(const Args& a) {
   if (a.has("--latex") && a.has("--ascii"))
     return usage_error("--latex and --ascii exclude each other");

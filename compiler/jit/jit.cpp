@@ -52,6 +52,17 @@ T take(llvm::Expected<T> v, const std::string& what) {
   return std::move(*v);
 }
 
+// `m` as assembly text or an object file, by LLVM's code generator.
+std::string emit_file(llvm::TargetMachine& target, llvm::Module& m, llvm::CodeGenFileType type) {
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream os(bytes);
+  llvm::legacy::PassManager pm;
+  if (target.addPassesToEmitFile(pm, os, nullptr, type))
+    throw Error("LLVM cannot write code for this target");
+  pm.run(m);
+  return std::string(bytes.begin(), bytes.end());
+}
+
 void check(llvm::Error err, const std::string& what) {
   if (err) throw_llvm_error(std::move(err), what);
 }
@@ -184,7 +195,9 @@ struct Jit::Impl {
   std::set<std::string> libraries;   // names of those added
   std::mutex mu;
 
-  Entry& entry(ModuleKey key) {
+  // A copy: `modules` changes under other threads' add()s (take `mu` first).
+  Entry entry(ModuleKey key) {
+    std::lock_guard<std::mutex> lock(mu);
     auto it = modules.find(key);
     if (it == modules.end()) throw std::logic_error("unknown JIT module key");
     return it->second;
@@ -271,26 +284,24 @@ std::string Jit::data_layout() const {
 }
 
 void Jit::optimize(llvm::Module& m) {
+  for_host(m);
   std::unique_ptr<llvm::TargetMachine> target =
       take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
   impl_->optimize(m, false, *target);
 }
 
 std::string Jit::assembly(llvm::Module& m) {
+  for_host(m);
   std::unique_ptr<llvm::TargetMachine> target =
       take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
   impl_->optimize(m, false, *target);
-  llvm::SmallVector<char, 0> text;
-  llvm::raw_svector_ostream os(text);
-  llvm::legacy::PassManager pm;
-  if (target->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile))
-    throw Error("LLVM cannot write assembly for this target");
-  pm.run(m);
-  return std::string(text.begin(), text.end());
+  return emit_file(*target, m, llvm::CodeGenFileType::AssemblyFile);
 }
 
 std::string Jit::object_file(std::unique_ptr<llvm::Module> model,
                              std::unique_ptr<llvm::Module> library) {
+  for_host(*model);
+  if (library) for_host(*library);
   std::unique_ptr<llvm::TargetMachine> target =
       take(impl_->tm_builder->createTargetMachine(), "cannot create a target machine");
   impl_->optimize(*model, false, *target);
@@ -306,13 +317,7 @@ std::string Jit::object_file(std::unique_ptr<llvm::Module> model,
         gv->setLinkage(llvm::GlobalValue::InternalLinkage);
   }
   verify_module_or_throw(*model);
-  llvm::SmallVector<char, 0> bytes;
-  llvm::raw_svector_ostream os(bytes);
-  llvm::legacy::PassManager pm;
-  if (target->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
-    throw Error("LLVM cannot write an object file for this target");
-  pm.run(*model);
-  return std::string(bytes.begin(), bytes.end());
+  return emit_file(*target, *model, llvm::CodeGenFileType::ObjectFile);
 }
 
 // Runs kModelPipeline or kLibraryPipeline on `m` in place.
@@ -387,12 +392,16 @@ void Jit::ensure_library(const std::string& name, LibraryMaker make, int kind) {
         "cannot add library '" + name + "' to the JIT");
 }
 
+void Jit::for_host(llvm::Module& m) const {
+  m.setDataLayout(impl_->jit->getDataLayout());
+  m.setTargetTriple(impl_->jit->getTargetTriple().str());
+}
+
 // Verifies `m`, then takes its object from the cache or compiles it.
 std::unique_ptr<llvm::MemoryBuffer> Jit::object_for(std::unique_ptr<llvm::Module>&& m,
                                                     std::unique_ptr<llvm::LLVMContext>&& ctx,
                                                     bool library) {
-  m->setDataLayout(impl_->jit->getDataLayout());
-  m->setTargetTriple(impl_->jit->getTargetTriple().str());
+  for_host(*m);
   verify_module_or_throw(*m);
 
   std::unique_ptr<llvm::MemoryBuffer> obj;
@@ -429,20 +438,26 @@ std::unique_ptr<llvm::MemoryBuffer> Jit::object_for(std::unique_ptr<llvm::Module
 }
 
 void* Jit::lookup(ModuleKey key, const std::string& symbol) {
-  Impl::Entry& e = impl_->entry(key);
+  Impl::Entry e = impl_->entry(key);
   auto addr = take(impl_->jit->lookup(*e.dylib, symbol), "cannot find '" + symbol + "'");
   return addr.toPtr<void*>();
 }
 
 void Jit::remove(ModuleKey key) {
   Impl::Entry e = impl_->entry(key);
-  impl_->modules.erase(key);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->modules.erase(key);
+  }
   check(e.tracker->remove(), "cannot free a JIT module");
   check(impl_->jit->getExecutionSession().removeJITDylib(*e.dylib), "cannot free a JITDylib");
 }
 
 const std::string& Jit::cache_dir() const { return impl_->cache_dir; }
-const JitStats& Jit::stats() const { return impl_->stats; }
+JitStats Jit::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->stats;
+}
 
 JitStats& JitStats::operator+=(const JitStats& o) {
   modules += o.modules;

@@ -94,9 +94,10 @@ class Jit {
 
   // The object cache's directory ("" when there is none) and the counters.
   const std::string& cache_dir() const;
-  const JitStats& stats() const;
+  JitStats stats() const;  // a copy, taken under the lock
 
  private:
+  void for_host(llvm::Module& m) const;  // this JIT's target triple and data layout
   llvm::orc::JITDylib& library_dylib();
   std::unique_ptr<llvm::MemoryBuffer> object_for(std::unique_ptr<llvm::Module>&& m,
                                                  std::unique_ptr<llvm::LLVMContext>&& ctx,

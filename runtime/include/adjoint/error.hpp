@@ -16,6 +16,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// The model's text does not compile: the message is the diagnostics, each
+// "file:line:col: error: ..." with the source line and a caret.
+class CompileError : public Error {
+ public:
+  explicit CompileError(const std::string& diagnostics) : Error(diagnostics) {}
+};
+
 // Memory ran out while allocating `what` (a tensor, a workspace). A user-facing
 // Error rather than std::bad_alloc because the sizes nearly always come from
 // the user (a dimension, a padding, a --dim value); a caller that knows a name
