@@ -1,7 +1,7 @@
 // Model::train_step: SGD with momentum and Adam against updates computed by
 // hand here, gradients that alias params, and the call's validation.
-#include <catch2/catch.hpp>
 #include <adjoint/adjoint.hpp>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <vector>
 
@@ -66,7 +66,8 @@ void hand_step(Hand& h, bool adam, double lr, double mu, int t) {
 
 void check_close(const Tensor& t, const std::vector<double>& want) {
   REQUIRE(t.numel() == static_cast<int64_t>(want.size()));
-  for (size_t i = 0; i < want.size(); ++i) CHECK(t.data<double>()[i] == Approx(want[i]).epsilon(1e-12));
+  for (size_t i = 0; i < want.size(); ++i)
+    CHECK(t.data<double>()[i] == Approx(want[i]).epsilon(1e-12));
 }
 
 void run_against_hand(bool adam, double lr, double mu) {
@@ -107,6 +108,49 @@ TEST_CASE("train_step: Adam matches a hand computation", "[train]") {
   run_against_hand(true, 0.01, 0.0);
 }
 
+// A param large enough that its update is split into chunks over the pool
+// (the last chunk partial), checked element by element against the hand
+// update for SGD and Adam, at 1 and 2 threads.
+TEST_CASE("train_step: a large param's update matches a hand computation", "[train]") {
+  constexpr int64_t n = 40003;
+  Compiler cc;
+  Model m = cc.compile_string(R"(model big
+input x : f64[40003]
+param w : f64[40003] = uniform(-1, 1)
+loss = sum(x * w * w)
+minimize loss
+)",
+                              "big.adj");
+  std::vector<double> xs(n);
+  for (int64_t i = 0; i < n; ++i) xs[i] = std::sin(0.37 * static_cast<double>(i));
+  Tensor x = Tensor::f64({n}, xs);
+  for (bool adam : {false, true})
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      Params p = m.init_params(3);
+      std::vector<double> w(p["w"].data<double>(), p["w"].data<double>() + n);
+      std::vector<double> s1(n), s2(n);
+      OptimizerState s;
+      OptimizerConfig c;
+      c.kind = adam ? OptimizerConfig::Kind::adam : OptimizerConfig::Kind::sgd;
+      c.lr = 0.01;
+      c.momentum = 0.9;
+      for (int t = 1; t <= 2; ++t) {
+        std::vector<double> g(n);
+        for (int64_t i = 0; i < n; ++i) g[i] = 2 * xs[i] * w[i];
+        if (adam)
+          adam_hand(w, s1, s2, g, c.lr, t);
+        else
+          sgd_hand(w, s1, g, c.lr, c.momentum);
+        m.train_step({{"x", x}}, p, s, c);
+      }
+      INFO("adam " << adam << ", threads " << threads);
+      check_close(p["w"], w);
+      check_close(s.buffers["opt.m.w"], s1);
+    }
+  set_num_threads(0);
+}
+
 TEST_CASE("train_step: wrt inputs are not updated, and misuse is an error", "[train]") {
   Compiler cc;
   Model m = cc.compile_string(R"(model wi
@@ -114,7 +158,8 @@ input x : f32[B, 2]
 param w : f32[2] = 1
 loss = sum(x * w)
 minimize loss wrt w, x
-)", "wi.adj");
+)",
+                              "wi.adj");
   Params p = m.init_params(0);
   OptimizerState s;
   OptimizerConfig c;
@@ -136,7 +181,8 @@ minimize loss wrt w, x
   CHECK_THROWS_WITH(m.train_step({{"x", x}}, p, wrong, c), Catch::Contains("opt.m.w"));
   CHECK(wrong.step == 0);
 
-  Model fwd = cc.compile_string("model f\ninput x : f32[2]\nparam w : f32[2] = 1\ny = x * w\noutput y\n", "f.adj");
+  Model fwd = cc.compile_string(
+      "model f\ninput x : f32[2]\nparam w : f32[2] = 1\ny = x * w\noutput y\n", "f.adj");
   Params fp = fwd.init_params(0);
   OptimizerState fs;
   CHECK_THROWS_AS(fwd.train_step({{"x", Tensor::f32({2})}}, fp, fs, c), Error);

@@ -153,13 +153,31 @@ std::vector<int64_t> shuffled(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-// Rows `idx[begin, end)` of images and labels, gathered into one batch.
+// One minibatch as the model's inputs, refilled in place by gather: passing
+// {{name, x}, ...} to the model would copy the images on every call.
+struct Batch {
+  explicit Batch(const Binding& b) : images(b.images), labels(b.labels) {
+    in.set(images, Tensor());
+    in.set(labels, Tensor());
+  }
+  Tensor& x() { return in[images]; }
+  Tensor& y() { return in[labels]; }
+  int64_t size() const { return in[images].dim(0); }
+  std::string images, labels;
+  Inputs in;
+};
+
+// Rows `idx[begin, end)` of images and labels, gathered into the batch. Its
+// buffers are reused when the shape is unchanged: a fresh buffer per batch
+// cost page faults and a memset on every step.
 void gather(const Tensor& images, const Tensor& labels, const std::vector<int64_t>& idx,
-            int64_t begin, int64_t end, Tensor& x, Tensor& y) {
+            int64_t begin, int64_t end, Batch& batch) {
+  Tensor &x = batch.x(), &y = batch.y();
   int64_t n = end - begin, cols = images.dim(1);
   size_t row_bytes = static_cast<size_t>(cols) * (images.dtype() == ElemType::f64 ? 8 : 4);
-  x = Tensor::zeros(images.dtype(), {n, cols});
-  y = Tensor::i32({n});
+  if (x.dtype() != images.dtype() || x.shape() != std::vector<int64_t>{n, cols})
+    x = Tensor::zeros(images.dtype(), {n, cols});
+  if (y.dtype() != ElemType::i32 || y.shape() != std::vector<int64_t>{n}) y = Tensor::i32({n});
   auto* dst = static_cast<char*>(x.raw());
   const auto* src = static_cast<const char*>(images.raw());
   for (int64_t k = 0; k < n; ++k) {
@@ -176,11 +194,11 @@ double accuracy(const Model& m, const Binding& b, const Params& p, const Tensor&
   int64_t n = images.dim(0), correct = 0, chunk = 1000;
   std::vector<int64_t> all(static_cast<size_t>(n));
   std::iota(all.begin(), all.end(), 0);
-  Tensor x, y;
+  Batch batch(b);
   for (int64_t begin = 0; begin < n; begin += chunk) {
     int64_t end = std::min(n, begin + chunk);
-    gather(images, labels, all, begin, end, x, y);
-    Outputs out = m.forward({{b.images, x}, {b.labels, y}}, p);
+    gather(images, labels, all, begin, end, batch);
+    Outputs out = m.forward(batch.in, p);
     const Tensor& logits = out[b.output];
     int64_t classes = logits.numel() / (end - begin);
     for (int64_t k = 0; k < end - begin; ++k) {
@@ -191,7 +209,7 @@ double accuracy(const Model& m, const Binding& b, const Params& p, const Tensor&
       };
       for (int64_t c = 1; c < classes; ++c)
         if (at(c) > at(best)) best = c;
-      correct += best == y.data<int32_t>()[k];
+      correct += best == batch.y().data<int32_t>()[k];
     }
   }
   return n == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(n);
@@ -316,16 +334,16 @@ int train(const Args& a, const TrainOptions& o) {
   auto start = Clock::now();
   int64_t seen = 0;
   double acc = 0;
-  Tensor x, y;
+  Batch batch(b);
   for (int64_t epoch = first; epoch < o.epochs; ++epoch) {
     std::vector<int64_t> order = shuffled(n, o.seed, epoch);
     Progress bar(batches);
     auto epoch_start = Clock::now();
     double loss_sum = 0;
     for (int64_t k = 0; k < batches; ++k) {
-      gather(train_x, data.train.labels, order, k * o.batch, std::min(n, (k + 1) * o.batch), x, y);
-      loss_sum += m.train_step({{b.images, x}, {b.labels, y}}, p, s, o.opt);
-      seen += x.dim(0);
+      gather(train_x, data.train.labels, order, k * o.batch, std::min(n, (k + 1) * o.batch), batch);
+      loss_sum += m.train_step(batch.in, p, s, o.opt);
+      seen += batch.size();
       double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       double rate = static_cast<double>(std::min(n, (k + 1) * o.batch)) / std::max(secs, 1e-9);
       bar.update(epoch + 1, o.epochs, k + 1, loss_sum / static_cast<double>(k + 1), rate,
