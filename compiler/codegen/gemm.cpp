@@ -37,9 +37,13 @@ llvm::Function* GemmGen::panel_task() {
     V cols = min(e, e.i64(cfg_.nr()), e.sub(nc, col));
     V bq = gep(e, field(e, ctx, kBp), e.mul(e.mul(q, kc), e.i64(cfg_.nr())));
     V jc = field(e, ctx, kJc);
-    // Column j of B is row j of the panel: s_r walks columns, s_p rows.
-    pack(e, bq, cfg_.nr(), field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
-         e.add(jc, col), field(e, ctx, kPc), cols, kc);
+    // Column j of B is row j of the panel: s_r walks columns, s_p rows. The
+    // block's panels are packed with its first block of rows and kept for
+    // the others (the pool's barrier between them orders the writes).
+    e.if_then(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), [&] {
+      pack(e, bq, cfg_.nr(), field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
+           e.add(jc, col), field(e, ctx, kPc), cols, kc);
+    });
     V ldc = field(e, ctx, kLdc), ap = field(e, ctx, kAp), first = field(e, ctx, kFirst);
     V c_block = gep(e, field(e, ctx, kC), e.add(e.mul(field(e, ctx, kIc), ldc), e.add(jc, col)));
     e.loop(ceil_div(e, mc, cfg_.mr), [&](V s) {
