@@ -60,6 +60,45 @@ V element_ptr(Emitter& e, V data, V index) {
   return e.b().CreateInBoundsGEP(e.float_ty(), data, index);
 }
 
+// The output columns [lo, hi) of a row of col that read inside the image.
+struct Span {
+  V lo, hi;
+};
+
+// dst[0, n) = src[0, n), or dst[0, n) += src[0, n) when `add`, for n known
+// here: whole 32-byte vectors, then single elements, with no loop. Rows of
+// im2col are a few elements long (10 for a 10x10 output), too short for
+// LLVM's vectoriser, which left them as scalar loops.
+void fixed_run(Emitter& e, V dst, V src, int64_t n, bool add) {
+  auto& b = e.b();
+  const int64_t lanes = 32 / static_cast<int64_t>(Emitter::elem_bytes(e.float_type()));
+  llvm::Type* vec = llvm::FixedVectorType::get(e.float_ty(), static_cast<unsigned>(lanes));
+  llvm::Align align(Emitter::elem_bytes(e.float_type()));
+  auto step = [&](llvm::Type* t, int64_t at) {
+    V from = element_ptr(e, src, e.i64(at)), to = element_ptr(e, dst, e.i64(at));
+    V v = b.CreateAlignedLoad(t, from, align);
+    if (add) v = b.CreateFAdd(b.CreateAlignedLoad(t, to, align), v);
+    b.CreateAlignedStore(v, to, align);
+  };
+  int64_t at = 0;
+  for (; at + lanes <= n; at += lanes) step(vec, at);
+  for (; at < n; ++at) step(e.float_ty(), at);
+}
+
+// Runs `whole` when a row's span covers every output column and the stride
+// is 1 (the row is one contiguous run of x), else `part`.
+void by_span(Emitter& e, const ConvGeometry& g, const Span& span,
+             const std::function<void()>& whole, const std::function<void()>& part) {
+  if (g.stride != 1) {
+    part();
+    return;
+  }
+  auto& b = e.b();
+  V all = b.CreateAnd(b.CreateICmpEQ(span.lo, e.i64(0)), b.CreateICmpEQ(span.hi, e.i64(g.wo)));
+  e.if_then(all, whole);
+  e.if_then(b.CreateNot(all), part);
+}
+
 // --- Scratch ---
 
 // The GEMM's sizes (m, n, k) for a block of `cols` columns.
@@ -167,10 +206,7 @@ void scatter_block(Emitter& e, const ConvGeometry& g, const TensorRef& y, V k, V
 // --- im2col and col2im ---
 
 // The output columns [lo, hi) whose tap s reads an input column inside the
-// image: 0 <= ow * stride + s - pad < W.
-struct Span {
-  V lo, hi;
-};
+// image: 0 <= ow * stride + s - pad < W (struct Span, above).
 
 Span inside_columns(Emitter& e, const ConvGeometry& g, V s) {
   // The least ow in [0, Wo] with ow * stride >= x. SDiv truncates toward
@@ -222,14 +258,20 @@ void im2col(Emitter& e, const ConvGeometry& g, const TensorRef& x, V first, V co
   TensorRef out = buffer(e, col);
   V zero = e.fconst(0);
   for_each_col_row(e, g, first, count, cols, [&](V col_row, V x_row, const Span& in) {
-    e.loop(in.lo, [&](V ow) { e.store(out, e.add(col_row, ow), zero); });
-    e.loop(e.sub(in.hi, in.lo), [&](V j) {
-      V ow = e.add(in.lo, j);
-      V xi = sadd(e, x_row, e.mul(ow, e.i64(g.stride)));
-      e.store(out, e.add(col_row, ow), e.load(x, xi));
-    });
-    V tail = e.add(col_row, in.hi);
-    e.loop(e.sub(e.i64(g.wo), in.hi), [&](V j) { e.store(out, e.add(tail, j), zero); });
+    auto whole = [&] {
+      fixed_run(e, element_ptr(e, col, col_row), element_ptr(e, x.data, x_row), g.wo, false);
+    };
+    auto part = [&] {
+      e.loop(in.lo, [&](V ow) { e.store(out, e.add(col_row, ow), zero); });
+      e.loop(e.sub(in.hi, in.lo), [&](V j) {
+        V ow = e.add(in.lo, j);
+        V xi = sadd(e, x_row, e.mul(ow, e.i64(g.stride)));
+        e.store(out, e.add(col_row, ow), e.load(x, xi));
+      });
+      V tail = e.add(col_row, in.hi);
+      e.loop(e.sub(e.i64(g.wo), in.hi), [&](V j) { e.store(out, e.add(tail, j), zero); });
+    };
+    by_span(e, g, in, whole, part);
   });
 }
 
@@ -237,12 +279,20 @@ void im2col(Emitter& e, const ConvGeometry& g, const TensorRef& x, V first, V co
 void col2im_add(Emitter& e, const ConvGeometry& g, const TensorRef& dx, V first, V count, V cols,
                 V col) {
   TensorRef in = buffer(e, col);
+  // Each element of a row is a different element of dx, so adding a whole
+  // row at once keeps every element's order of additions.
   for_each_col_row(e, g, first, count, cols, [&](V col_row, V x_row, const Span& span) {
-    e.loop(e.sub(span.hi, span.lo), [&](V j) {
-      V ow = e.add(span.lo, j);
-      V xi = sadd(e, x_row, e.mul(ow, e.i64(g.stride)));
-      e.store(dx, xi, e.fadd(e.load(dx, xi), e.load(in, e.add(col_row, ow))));
-    });
+    auto whole = [&] {
+      fixed_run(e, element_ptr(e, dx.data, x_row), element_ptr(e, col, col_row), g.wo, true);
+    };
+    auto part = [&] {
+      e.loop(e.sub(span.hi, span.lo), [&](V j) {
+        V ow = e.add(span.lo, j);
+        V xi = sadd(e, x_row, e.mul(ow, e.i64(g.stride)));
+        e.store(dx, xi, e.fadd(e.load(dx, xi), e.load(in, e.add(col_row, ow))));
+      });
+    };
+    by_span(e, g, span, whole, part);
   });
 }
 
