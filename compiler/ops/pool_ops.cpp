@@ -230,7 +230,9 @@ std::vector<CheckCase> max_adjoint_checks(bool g_pooled) {
     return conv_case(x, g_pooled ? pooled : x, pool_attrs({size, stride}), Domain::Distinct);
   };
   return {c({2, 2, 4, 4}, {2, 2, 2, 2}, 2, 2), c({1, 2, 5, 5}, {1, 2, 2, 2}, 3, 2),
-          c({1, 1, 4, 4}, {1, 1, 3, 3}, 2, 1), c({1, 1, 5, 4}, {1, 1, 2, 2}, 2, 2)};
+          c({1, 1, 4, 4}, {1, 1, 3, 3}, 2, 1), c({1, 1, 5, 4}, {1, 1, 2, 2}, 2, 2),
+          // a window larger than codegen unrolls (its loops)
+          c({1, 1, 6, 6}, {1, 1, 2, 2}, 5, 1)};
 }
 
 std::vector<CheckCase> avgpool_bwd_checks() {
@@ -239,12 +241,13 @@ std::vector<CheckCase> avgpool_bwd_checks() {
                      .attrs = with(pool_attrs({size, stride}), "in_h", h, "in_w", w)};
   };
   return {c({2, 2, 2, 2}, 2, 2, 4, 4), c({1, 1, 3, 3}, 3, 1, 5, 5), c({1, 2, 2, 2}, 2, 2, 5, 4),
-          c({1, 1, 2, 2}, 3, 2, 5, 5)};
+          c({1, 1, 2, 2}, 3, 2, 5, 5), c({1, 1, 2, 2}, 5, 1, 6, 6)};
 }
 
 std::vector<CheckCase> pool_checks(Domain dom) {
   return {pool_case({2, 2, 4, 4}, 2, 2, dom), pool_case({1, 2, 5, 5}, 3, 2, dom),
-          pool_case({1, 1, 5, 5}, 2, 1, dom), pool_case({1, 2, 5, 4}, 2, 2, dom)};
+          pool_case({1, 1, 5, 5}, 2, 1, dom), pool_case({1, 2, 5, 4}, 2, 2, dom),
+          pool_case({1, 1, 6, 6}, 5, 1, dom)};
 }
 
 }  // namespace
