@@ -109,10 +109,28 @@ void for_each_window(Emitter& e, const PoolDims& d,
   });
 }
 
+// Windows of at most this size are unrolled: LLVM kept the two loops of a
+// 2x2 window as branches on flags.
+constexpr int64_t kSmallWindow = 4;
+
 // body(xi) for each element of a window, row-major.
 void for_each_element(Emitter& e, const PoolDims& d, const std::function<V(V, V)>& element,
                       const std::function<void(V xi)>& body) {
+  if (d.size <= kSmallWindow) {
+    for (int64_t i = 0; i < d.size; ++i)
+      for (int64_t j = 0; j < d.size; ++j) body(element(e.i64(i), e.i64(j)));
+    return;
+  }
   e.loop(e.i64(d.size), [&](V i) { e.loop(e.i64(d.size), [&](V j) { body(element(i, j)); }); });
+}
+
+// A select that codegen must not turn into a branch: the condition depends
+// on the data, and a branch on it mispredicts.
+V unpredictable_select(Emitter& e, V c, V a, V b) {
+  V s = e.select(c, a, b);
+  if (auto* i = llvm::dyn_cast<llvm::Instruction>(s))
+    i->setMetadata(llvm::LLVMContext::MD_unpredictable, llvm::MDNode::get(e.ctx(), {}));
+  return s;
 }
 
 // Flat offset in x of the window's first maximum.
@@ -124,10 +142,24 @@ V window_argmax(Emitter& e, const TensorRef& x, const PoolDims& d,
   for_each_element(e, d, element, [&](V xi) {
     V v = e.load(x, xi);
     V better = e.gt(v, e.get(best, e.float_ty()));
-    e.set(best, e.select(better, v, e.get(best, e.float_ty())));
-    e.set(where, e.select(better, xi, e.get(where, e.b().getInt64Ty())));
+    e.set(best, unpredictable_select(e, better, v, e.get(best, e.float_ty())));
+    e.set(where, unpredictable_select(e, better, xi, e.get(where, e.b().getInt64Ty())));
   });
   return e.get(where, e.b().getInt64Ty());
+}
+
+// The window's first maximum as a value: the first element, replaced by each
+// later one that is greater (so a NaN first element stays and later NaNs are
+// skipped), which is x at window_argmax. No index is tracked, so the loop over
+// windows is a chain of max operations with no branch or gather.
+V window_max(Emitter& e, const TensorRef& x, const PoolDims& d,
+             const std::function<V(V, V)>& element) {
+  V best = e.local(e.float_ty(), e.load(x, element(e.i64(0), e.i64(0))), "max");
+  for_each_element(e, d, element, [&](V xi) {
+    V v = e.load(x, xi), old = e.get(best, e.float_ty());
+    e.set(best, e.select(e.gt(v, old), v, old));
+  });
+  return e.get(best, e.float_ty());
 }
 
 // t[i] += v
@@ -258,7 +290,7 @@ void lower_maxpool2d(NodeCx& cx) {
   const TensorRef& x = cx.args[0];
   PoolDims d = pool_dims(x, cx.out, cx.attrs());
   for_each_window(e, d, [&](V yi, const std::function<V(V, V)>& element) {
-    e.store(cx.out, yi, e.load(x, window_argmax(e, x, d, element)));
+    e.store(cx.out, yi, window_max(e, x, d, element));
   });
 }
 
