@@ -1,5 +1,6 @@
 #include "codegen/emitter.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace adjoint::codegen {
@@ -92,6 +93,14 @@ void Emitter::copy(const TensorRef& from, const TensorRef& to) {
 }
 
 void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
+  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(n);
+      c && c->getSExtValue() >= 0 && copies_ * c->getSExtValue() <= kUnrolledCopies) {
+    int64_t outer = copies_;
+    copies_ = outer * std::max<int64_t>(1, c->getSExtValue());
+    for (int64_t k = 0; k < c->getSExtValue(); ++k) body(i64(k));
+    copies_ = outer;
+    return;
+  }
   llvm::BasicBlock* pre = b_.GetInsertBlock();
   llvm::BasicBlock* head = llvm::BasicBlock::Create(ctx(), "loop", f_);
   llvm::BasicBlock* inner = llvm::BasicBlock::Create(ctx(), "body", f_);

@@ -85,7 +85,12 @@ class Emitter {
   void copy(const TensorRef& from, const TensorRef& to);  // same dtype and size
 
   // --- Control flow ---
-  // for (i = 0; i < n; ++i) body(i)
+  // for (i = 0; i < n; ++i) body(i). A constant n is unrolled here (body(0),
+  // body(1), ...) while the copies of a body, counting those of the unrolled
+  // loops around it, stay at most kUnrolledCopies: the JIT's pipeline does
+  // not unroll loops (compile time), and LLVM kept a loop of two as branches
+  // on flags, as in a 2x2 pooling window or a product over k = 2.
+  static constexpr int64_t kUnrolledCopies = 4;
   void loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body);
   // Nested loops over `extents`; for each of several tensors, `strides[k]`
   // gives its stride per loop (0 to broadcast), and body receives each
@@ -131,6 +136,7 @@ class Emitter {
   llvm::IRBuilder<> b_;
   DType float_type_;
   std::map<std::string, llvm::Value*> symbols_;
+  int64_t copies_ = 1;  // copies of the code being emitted made by unrolled loops around it
 };
 
 }  // namespace adjoint::codegen

@@ -109,18 +109,10 @@ void for_each_window(Emitter& e, const PoolDims& d,
   });
 }
 
-// Windows of at most this size are unrolled: LLVM kept the two loops of a
-// 2x2 window as branches on flags.
-constexpr int64_t kSmallWindow = 4;
-
-// body(xi) for each element of a window, row-major.
+// body(xi) for each element of a window, row-major (small windows unrolled,
+// see Emitter::loop).
 void for_each_element(Emitter& e, const PoolDims& d, const std::function<V(V, V)>& element,
                       const std::function<void(V xi)>& body) {
-  if (d.size <= kSmallWindow) {
-    for (int64_t i = 0; i < d.size; ++i)
-      for (int64_t j = 0; j < d.size; ++j) body(element(e.i64(i), e.i64(j)));
-    return;
-  }
   e.loop(e.i64(d.size), [&](V i) { e.loop(e.i64(d.size), [&](V j) { body(element(i, j)); }); });
 }
 
