@@ -108,6 +108,13 @@ TEST_CASE("train_step: Adam matches a hand computation", "[train]") {
   run_against_hand(true, 0.01, 0.0);
 }
 
+// Sets the pool's thread count for a scope, and back to every core after it
+// (also when a REQUIRE ends the test early).
+struct ThreadCount {
+  explicit ThreadCount(int n) { set_num_threads(n); }
+  ~ThreadCount() { set_num_threads(0); }
+};
+
 // A param large enough that its update is split into chunks over the pool
 // (the last chunk partial), checked element by element against the hand
 // update for SGD and Adam, at 1 and 2 threads.
@@ -126,7 +133,7 @@ minimize loss
   Tensor x = Tensor::f64({n}, xs);
   for (bool adam : {false, true})
     for (int threads : {1, 2}) {
-      set_num_threads(threads);
+      ThreadCount scoped(threads);
       Params p = m.init_params(3);
       std::vector<double> w(p["w"].data<double>(), p["w"].data<double>() + n);
       std::vector<double> s1(n), s2(n);
@@ -147,8 +154,8 @@ minimize loss
       INFO("adam " << adam << ", threads " << threads);
       check_close(p["w"], w);
       check_close(s.buffers["opt.m.w"], s1);
+      if (adam) check_close(s.buffers["opt.v.w"], s2);
     }
-  set_num_threads(0);
 }
 
 TEST_CASE("train_step: wrt inputs are not updated, and misuse is an error", "[train]") {

@@ -93,12 +93,9 @@ void Emitter::copy(const TensorRef& from, const TensorRef& to) {
 }
 
 void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
-  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(n);
-      c && c->getSExtValue() >= 0 && copies_ * c->getSExtValue() <= kUnrolledCopies) {
-    int64_t outer = copies_;
-    copies_ = outer * std::max<int64_t>(1, c->getSExtValue());
-    for (int64_t k = 0; k < c->getSExtValue(); ++k) body(i64(k));
-    copies_ = outer;
+  auto* c = llvm::dyn_cast<llvm::ConstantInt>(n);
+  if (c && c->getSExtValue() <= 1) {
+    if (c->getSExtValue() == 1) body(i64(0));
     return;
   }
   llvm::BasicBlock* pre = b_.GetInsertBlock();
@@ -111,9 +108,29 @@ void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body
   i->addIncoming(i64(0), pre);
   b_.CreateCondBr(b_.CreateICmpSLT(i, n), inner, done);
   b_.SetInsertPoint(inner);
-  body(i);
+  LoopBody outer = body_;
+  body_ = LoopBody{};
+  try {
+    body(i);
+  } catch (...) {
+    body_ = outer;
+    throw;
+  }
+  LoopBody inside = body_;
+  body_ = outer;
   i->addIncoming(add(i, i64(1)), b_.GetInsertBlock());
-  b_.CreateBr(head);
+  llvm::BranchInst* back = b_.CreateBr(head);
+  bool unroll = c && !inside.rolled && inside.copies <= kUnrolledCopies / c->getSExtValue();
+  if (unroll) {
+    llvm::MDNode* full =
+        llvm::MDNode::get(ctx(), {llvm::MDString::get(ctx(), "llvm.loop.unroll.full")});
+    llvm::MDNode* id = llvm::MDNode::getDistinct(ctx(), {nullptr, full});
+    id->replaceOperandWith(0, id);
+    back->setMetadata(llvm::LLVMContext::MD_loop, id);
+    body_.copies = std::max(body_.copies, inside.copies * c->getSExtValue());
+  } else {
+    body_.rolled = true;
+  }
   b_.SetInsertPoint(done);
 }
 

@@ -85,11 +85,13 @@ class Emitter {
   void copy(const TensorRef& from, const TensorRef& to);  // same dtype and size
 
   // --- Control flow ---
-  // for (i = 0; i < n; ++i) body(i). A constant n is unrolled here (body(0),
-  // body(1), ...) while the copies of a body, counting those of the unrolled
-  // loops around it, stay at most kUnrolledCopies: the JIT's pipeline does
-  // not unroll loops (compile time), and LLVM kept a loop of two as branches
-  // on flags, as in a 2x2 pooling window or a product over k = 2.
+  // for (i = 0; i < n; ++i) body(i). n = 0 or 1 emits no loop. A loop with
+  // a constant count whose unrolling makes at most kUnrolledCopies copies of
+  // the code inside it (loops inside count, innermost first; any loop inside
+  // that stays a loop rules it out) is marked for LLVM's full unroll: the
+  // JIT's pipeline runs without the unroller otherwise (compile time), and
+  // LLVM kept a loop of two as branches on flags, as in a 2x2 pooling window
+  // or a product over k = 2.
   static constexpr int64_t kUnrolledCopies = 4;
   void loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body);
   // Nested loops over `extents`; for each of several tensors, `strides[k]`
@@ -136,7 +138,13 @@ class Emitter {
   llvm::IRBuilder<> b_;
   DType float_type_;
   std::map<std::string, llvm::Value*> symbols_;
-  int64_t copies_ = 1;  // copies of the code being emitted made by unrolled loops around it
+  // What the loop body being emitted holds: the most copies one of its
+  // loops unrolls into (1 for none), and whether one stays a loop.
+  struct LoopBody {
+    int64_t copies = 1;
+    bool rolled = false;
+  };
+  LoopBody body_;
 };
 
 }  // namespace adjoint::codegen

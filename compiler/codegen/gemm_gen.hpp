@@ -176,9 +176,13 @@ class GemmGen {
   llvm::Function* packa_task();
 
   // panel(ctx, q): packs the q-th NR-column panel of B (kc x NR, small
-  // enough to stay in L1), then runs the micro-kernel down every strip of
+  // enough to stay in L1) when the block of rows is the first (ic == 0) and
+  // reuses it for the others, then runs the micro-kernel down every strip of
   // the packed A block (which stays in L2); after the last k block, the
-  // epilogue on the mc x NR block of C just finished, still in cache.
+  // epilogue on the mc x NR block of C just finished, still in cache. The
+  // reuse relies on build_gemm's loop order (rows innermost, the first
+  // block first, the pool's barrier between blocks) and on packa never
+  // writing the B region.
   llvm::Function* panel_task();
 
   // epi(epi_cx, r0, rows, c0, cols) when epi is not null.

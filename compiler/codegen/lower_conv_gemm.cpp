@@ -85,11 +85,15 @@ void fixed_run(Emitter& e, V dst, V src, int64_t n, bool add) {
   for (; at < n; ++at) step(e.float_ty(), at);
 }
 
+// Rows longer than this stay loops (LLVM vectorises those itself), so the
+// straight-line copies stay small.
+constexpr int64_t kFixedRunMax = 64;
+
 // Runs `whole` when a row's span covers every output column and the stride
 // is 1 (the row is one contiguous run of x), else `part`.
 void by_span(Emitter& e, const ConvGeometry& g, const Span& span,
              const std::function<void()>& whole, const std::function<void()>& part) {
-  if (g.stride != 1) {
+  if (g.stride != 1 || g.wo > kFixedRunMax) {
     part();
     return;
   }

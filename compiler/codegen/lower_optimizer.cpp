@@ -51,7 +51,7 @@ void sgd(Emitter& e, const OptimizerScalars& o, const TensorRef& grad, const Ten
 // m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g*g;
 // p -= step_size * m / (sqrt(v)/sqrt(1-b2^t) + eps), the division by the
 // constant done as a product with its reciprocal (a division per element is
-// a third of the loop's time, and the result differs by at most an ulp)
+// a third of the loop's time, and the result differs by about an ulp)
 void adam(Emitter& e, const OptimizerScalars& o, const TensorRef& grad, const TensorRef& param,
           const TensorRef& m1, const TensorRef& m2) {
   V one = e.fconst(1.0);
@@ -181,9 +181,10 @@ llvm::Function* emit_param_update(llvm::Module& m, DType float_type, const std::
   llvm::BasicBlock* pool = llvm::BasicBlock::Create(ctx, "pool", f);
   llvm::BasicBlock* here = llvm::BasicBlock::Create(ctx, "here", f);
   b.CreateCondBr(big, pool, here);
-  b.SetInsertPoint(pool);
   llvm::StructType* st = update_args_type(ctx);
-  V block = b.CreateAlloca(st);
+  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+  V block = entry.CreateAlloca(st);
+  b.SetInsertPoint(pool);
   for (unsigned k = 0; k < args.size(); ++k)
     b.CreateStore(args[k], b.CreateStructGEP(st, block, k));
   auto* ptr = llvm::PointerType::getUnqual(ctx);
