@@ -51,6 +51,14 @@ std::optional<std::string> render(const std::string& dot, const std::string& for
                 std::string(std::strerror(errno)));
   RemoveOnSignal guard(src);
   ::close(fd);
+  // Removed on every way out, a failed write (disk full) included.
+  struct RemoveAtExit {
+    const std::string& path;
+    ~RemoveAtExit() {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
+    }
+  } remove_at_exit{src};
   write_file_atomically(src, {dot});
   std::string cmd = "dot -T" + format + " " + shell_quote(src);
   std::optional<std::string> out;
@@ -60,7 +68,6 @@ std::optional<std::string> render(const std::string& dot, const std::string& for
     for (size_t got; (got = std::fread(buf, 1, sizeof buf, p)) > 0;) bytes.append(buf, got);
     if (::pclose(p) == 0) out = std::move(bytes);
   }
-  std::filesystem::remove(src);
   return out;
 }
 
