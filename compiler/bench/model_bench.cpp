@@ -149,6 +149,12 @@ Inputs random_inputs(const Model& m, const DimEnv& dims, uint64_t seed) {
   return in;
 }
 
+bool may_run_on(int cpu) {
+  cpu_set_t allowed;
+  return cpu >= 0 && cpu < CPU_SETSIZE && sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
+         CPU_ISSET(cpu, &allowed);
+}
+
 BenchResult bench_model(const BenchOptions& o,
                         const std::function<void(const BenchResult&)>& ready) {
   set_num_threads(o.threads);

@@ -49,6 +49,9 @@ struct BenchResult {
 // model or names one it lacks.
 Inputs random_inputs(const Model& m, const DimEnv& dims, uint64_t seed);
 
+// Whether this process may run on `cpu` (its affinity mask allows it).
+bool may_run_on(int cpu);
+
 // Compiles, sets up and times; adjoint::Error for a file that does not
 // compile, a model without a loss, or sizes that do not fit. `ready` (when
 // given) sees the result before the timing starts, with everything but

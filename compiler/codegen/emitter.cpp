@@ -134,6 +134,23 @@ void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body
   b_.SetInsertPoint(done);
 }
 
+void Emitter::run_tasks(llvm::Function* task, llvm::Value* task_cx, llvm::Value* n,
+                        llvm::Value* parallel) {
+  llvm::BasicBlock* pool = llvm::BasicBlock::Create(ctx(), "pool", f_);
+  llvm::BasicBlock* serial = llvm::BasicBlock::Create(ctx(), "serial", f_);
+  llvm::BasicBlock* join = llvm::BasicBlock::Create(ctx(), "tasks_done", f_);
+  b_.CreateCondBr(parallel, pool, serial);
+  b_.SetInsertPoint(pool);
+  auto* ptr = llvm::PointerType::getUnqual(ctx());
+  auto* type = llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), ptr, ptr}, false);
+  b_.CreateCall(m_.getOrInsertFunction("adj_parallel_for", type), {n, task, task_cx});
+  b_.CreateBr(join);
+  b_.SetInsertPoint(serial);
+  loop(n, [&](llvm::Value* i) { b_.CreateCall(task, {task_cx, i}); });
+  b_.CreateBr(join);
+  b_.SetInsertPoint(join);
+}
+
 void Emitter::strided_nest(const std::vector<llvm::Value*>& extents,
                            const std::vector<std::vector<llvm::Value*>>& strides,
                            const std::function<void(const std::vector<llvm::Value*>&)>& body) {

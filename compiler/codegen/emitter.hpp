@@ -101,6 +101,10 @@ class Emitter {
                     const std::vector<std::vector<llvm::Value*>>& strides,
                     const std::function<void(const std::vector<llvm::Value*>&)>& body);
   void if_then(llvm::Value* cond, const std::function<void()>& then);
+  // task(task_cx, i) for every i < n: through the runtime's pool
+  // (adj_parallel_for, see adjoint/parallel.h) when `parallel` is true, else
+  // in a loop on this thread. Tasks must not depend on each other.
+  void run_tasks(llvm::Function* task, llvm::Value* task_cx, llvm::Value* n, llvm::Value* parallel);
   // A mutable scalar (an entry-block alloca, promoted to a register by mem2reg).
   llvm::Value* local(llvm::Type* t, llvm::Value* init, const std::string& name = "");
   llvm::Value* get(llvm::Value* local_var, llvm::Type* t) { return b_.CreateLoad(t, local_var); }

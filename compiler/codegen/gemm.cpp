@@ -68,24 +68,6 @@ void GemmGen::call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V c
   });
 }
 
-void GemmGen::run_tasks(Emitter& e, llvm::Function* task, V ctx, V n, V parallel) {
-  auto& b = e.b();
-  llvm::Function* f = b.GetInsertBlock()->getParent();
-  llvm::BasicBlock* pool = llvm::BasicBlock::Create(e.ctx(), "pool", f);
-  llvm::BasicBlock* serial = llvm::BasicBlock::Create(e.ctx(), "serial", f);
-  llvm::BasicBlock* join = llvm::BasicBlock::Create(e.ctx(), "tasks_done", f);
-  b.CreateCondBr(parallel, pool, serial);
-  b.SetInsertPoint(pool);
-  auto* pf_ty = llvm::FunctionType::get(b.getVoidTy(), {i64_, ptr_, ptr_}, false);
-  llvm::FunctionCallee pf = m_.getOrInsertFunction("adj_parallel_for", pf_ty);
-  b.CreateCall(pf, {n, task, ctx});
-  b.CreateBr(join);
-  b.SetInsertPoint(serial);
-  e.loop(n, [&](V i) { b.CreateCall(task, {ctx, i}); });
-  b.CreateBr(join);
-  b.SetInsertPoint(join);
-}
-
 void GemmGen::build_gemm(llvm::Function* f) {
   llvm::Function* packa = packa_task();
   llvm::Function* panel = panel_task();
@@ -153,8 +135,8 @@ void GemmGen::build_gemm(llvm::Function* f) {
         V ic = e.mul(ib, mcb);
         V mc = min(e, mcb, e.sub(m, ic));
         set(kIc, ic), set(kMc, mc);
-        run_tasks(e, packa, ctx, ceil_div(e, mc, cfg_.mr), parallel);
-        run_tasks(e, panel, ctx, ceil_div(e, nc, cfg_.nr()), parallel);
+        e.run_tasks(packa, ctx, ceil_div(e, mc, cfg_.mr), parallel);
+        e.run_tasks(panel, ctx, ceil_div(e, nc, cfg_.nr()), parallel);
       });
     });
   });

@@ -188,9 +188,6 @@ class GemmGen {
   // epi(epi_cx, r0, rows, c0, cols) when epi is not null.
   void call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols);
 
-  // Runs task(ctx, i) for i < n: on the pool when `parallel`, else in a loop.
-  void run_tasks(Emitter& e, llvm::Function* task, V ctx, V n, V parallel);
-
   // gemm(m, n, k, A, a_rs, a_cs, B, b_rs, b_cs, C, scratch, epi, epi_cx)
   void build_gemm(llvm::Function* f);
 

@@ -169,32 +169,18 @@ llvm::Function* emit_update_task(llvm::Module& m, DType float_type, llvm::Functi
 llvm::Function* emit_param_update(llvm::Module& m, DType float_type, const std::string& name) {
   llvm::Function* serial = emit_serial_update(m, float_type, name + ".serial");
   llvm::Function* task = emit_update_task(m, float_type, serial, name + ".task");
-  llvm::LLVMContext& ctx = m.getContext();
-  llvm::Function* f = internal_function(m, update_type(ctx), name);
+  llvm::Function* f = internal_function(m, update_type(m.getContext()), name);
   Emitter e(m, f, float_type);
   auto& b = e.b();
-  std::vector<V> args;
-  for (llvm::Argument& a : f->args()) args.push_back(&a);
-  V n = args[0];
-  // Elementwise, so the bits do not depend on which thread runs a chunk.
-  V big = b.CreateICmpSGE(n, b.getInt64(2 * kUpdateChunk));
-  llvm::BasicBlock* pool = llvm::BasicBlock::Create(ctx, "pool", f);
-  llvm::BasicBlock* here = llvm::BasicBlock::Create(ctx, "here", f);
-  b.CreateCondBr(big, pool, here);
-  llvm::StructType* st = update_args_type(ctx);
-  llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-  V block = entry.CreateAlloca(st);
-  b.SetInsertPoint(pool);
-  for (unsigned k = 0; k < args.size(); ++k)
-    b.CreateStore(args[k], b.CreateStructGEP(st, block, k));
-  auto* ptr = llvm::PointerType::getUnqual(ctx);
-  auto* pf_ty = llvm::FunctionType::get(b.getVoidTy(), {b.getInt64Ty(), ptr, ptr}, false);
-  llvm::FunctionCallee pf = m.getOrInsertFunction("adj_parallel_for", pf_ty);
+  llvm::StructType* st = update_args_type(m.getContext());
+  V block = b.CreateAlloca(st);
+  for (unsigned k = 0; k < f->arg_size(); ++k)
+    b.CreateStore(f->getArg(k), b.CreateStructGEP(st, block, k));
+  // Chunks on the pool for a param of two chunks or more, else on this
+  // thread; elementwise, so the bits do not depend on which thread runs one.
+  V n = f->getArg(0);
   V tasks = b.CreateSDiv(b.CreateAdd(n, b.getInt64(kUpdateChunk - 1)), b.getInt64(kUpdateChunk));
-  b.CreateCall(pf, {tasks, task, block});
-  b.CreateRetVoid();
-  b.SetInsertPoint(here);
-  b.CreateCall(serial, args);
+  e.run_tasks(task, block, tasks, b.CreateICmpSGE(n, b.getInt64(2 * kUpdateChunk)));
   b.CreateRetVoid();
   return f;
 }

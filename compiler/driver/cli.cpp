@@ -2,10 +2,6 @@
 // commands themselves live in cmd_*.cpp.
 #include "driver/cli.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>

@@ -48,9 +48,7 @@ std::string parse_options(const Args& a, bench::BenchOptions& o) {
     auto v = parse_int(a.get("--cpu"), 0, CPU_SETSIZE - 1);
     if (!v) return "--cpu needs a CPU number, got '" + a.get("--cpu") + "'";
     if (o.threads != 1) return "--cpu pins the one timing thread: it needs --threads 1";
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0 &&
-        !CPU_ISSET(static_cast<int>(*v), &allowed))
+    if (!bench::may_run_on(static_cast<int>(*v)))
       return "--cpu " + std::to_string(*v) + " is not one of the CPUs this process may use";
     o.cpu = static_cast<int>(*v);
   }

@@ -124,8 +124,8 @@ class HashStream final : public llvm::raw_ostream {
 //
 // Models: O3 with LLVM's loop unroller off (it multiplied compile time by
 // about 3.6 for no measured gain; loops that Emitter::loop marks
-// llvm.loop.unroll.full are still unrolled) and the loop vectoriser's interleaving off
-// (vectorised loops kept at one vector an iteration: the mlp model's
+// llvm.loop.unroll.full are still unrolled) and the loop vectoriser's
+// interleaving off (vectorised loops kept at one vector an iteration: the mlp model's
 // optimised IR is 14% smaller and it compiles 10-25% faster, with no
 // measured change in the mlp, chain, tiny or mid steps).
 constexpr const char* kModelPipeline = "O3-nounroll-nointerleave";
