@@ -136,19 +136,16 @@ void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body
 
 void Emitter::run_tasks(llvm::Function* task, llvm::Value* task_cx, llvm::Value* n,
                         llvm::Value* parallel) {
-  llvm::BasicBlock* pool = llvm::BasicBlock::Create(ctx(), "pool", f_);
-  llvm::BasicBlock* serial = llvm::BasicBlock::Create(ctx(), "serial", f_);
-  llvm::BasicBlock* join = llvm::BasicBlock::Create(ctx(), "tasks_done", f_);
-  b_.CreateCondBr(parallel, pool, serial);
-  b_.SetInsertPoint(pool);
   auto* ptr = llvm::PointerType::getUnqual(ctx());
   auto* type = llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), ptr, ptr}, false);
-  b_.CreateCall(m_.getOrInsertFunction("adj_parallel_for", type), {n, task, task_cx});
-  b_.CreateBr(join);
-  b_.SetInsertPoint(serial);
-  loop(n, [&](llvm::Value* i) { b_.CreateCall(task, {task_cx, i}); });
-  b_.CreateBr(join);
-  b_.SetInsertPoint(join);
+  if_else(
+      parallel,
+      [&] {
+        b_.CreateCall(m_.getOrInsertFunction("adj_parallel_for", type), {n, task, task_cx});
+      },
+      [&] { loop(n, [&](llvm::Value* i) {
+              b_.CreateCall(task, {task_cx, i});
+            }); });
 }
 
 void Emitter::strided_nest(const std::vector<llvm::Value*>& extents,
@@ -176,6 +173,21 @@ void Emitter::if_then(llvm::Value* cond, const std::function<void()>& then) {
   b_.CreateCondBr(cond, yes, join);
   b_.SetInsertPoint(yes);
   then();
+  b_.CreateBr(join);
+  b_.SetInsertPoint(join);
+}
+
+void Emitter::if_else(llvm::Value* cond, const std::function<void()>& then,
+                      const std::function<void()>& otherwise) {
+  llvm::BasicBlock* yes = llvm::BasicBlock::Create(ctx(), "then", f_);
+  llvm::BasicBlock* no = llvm::BasicBlock::Create(ctx(), "else", f_);
+  llvm::BasicBlock* join = llvm::BasicBlock::Create(ctx(), "endif", f_);
+  b_.CreateCondBr(cond, yes, no);
+  b_.SetInsertPoint(yes);
+  then();
+  b_.CreateBr(join);
+  b_.SetInsertPoint(no);
+  otherwise();
   b_.CreateBr(join);
   b_.SetInsertPoint(join);
 }

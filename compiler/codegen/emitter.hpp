@@ -101,6 +101,8 @@ class Emitter {
                     const std::vector<std::vector<llvm::Value*>>& strides,
                     const std::function<void(const std::vector<llvm::Value*>&)>& body);
   void if_then(llvm::Value* cond, const std::function<void()>& then);
+  void if_else(llvm::Value* cond, const std::function<void()>& then,
+               const std::function<void()>& otherwise);
   // task(task_cx, i) for every i < n: through the runtime's pool
   // (adj_parallel_for, see adjoint/parallel.h) when `parallel` is true, else
   // in a loop on this thread. Tasks must not depend on each other.

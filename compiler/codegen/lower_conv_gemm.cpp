@@ -99,8 +99,7 @@ void by_span(Emitter& e, const ConvGeometry& g, const Span& span,
   }
   auto& b = e.b();
   V all = b.CreateAnd(b.CreateICmpEQ(span.lo, e.i64(0)), b.CreateICmpEQ(span.hi, e.i64(g.wo)));
-  e.if_then(all, whole);
-  e.if_then(b.CreateNot(all), part);
+  e.if_else(all, whole, part);
 }
 
 // --- Scratch ---
@@ -210,7 +209,7 @@ void scatter_block(Emitter& e, const ConvGeometry& g, const TensorRef& y, V k, V
 // --- im2col and col2im ---
 
 // The output columns [lo, hi) whose tap s reads an input column inside the
-// image: 0 <= ow * stride + s - pad < W (struct Span, above).
+// image: 0 <= ow * stride + s - pad < W.
 
 Span inside_columns(Emitter& e, const ConvGeometry& g, V s) {
   // The least ow in [0, Wo] with ow * stride >= x. SDiv truncates toward
