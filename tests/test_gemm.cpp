@@ -78,9 +78,10 @@ const std::vector<Case> kCases = {{1, 1, 1},
                                   {3, 5, 0},
                                   {0, 4, 3},
                                   {130, 70, 257},
-                                  // several blocks of rows and of k: B's panels are packed
-                                  // with the first block of rows and reused by the others
-                                  {800, 40, 300}};
+                                  // several blocks of rows, of columns and of k: each k
+                                  // block's B panels are packed with the first block of rows
+                                  // and reused by the others
+                                  {390, 520, 257}};
 
 }  // namespace
 
