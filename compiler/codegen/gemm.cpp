@@ -46,7 +46,16 @@ llvm::Function* GemmGen::panel_task() {
     });
     V ldc = field(e, ctx, kLdc), ap = field(e, ctx, kAp), first = field(e, ctx, kFirst);
     V c_block = gep(e, field(e, ctx, kC), e.add(e.mul(field(e, ctx, kIc), ldc), e.add(jc, col)));
-    e.loop(ceil_div(e, mc, cfg_.mr), [&](V s) {
+    V strips = ceil_div(e, mc, cfg_.mr);
+    V next = e.add(col, e.i64(cfg_.nr()));
+    V prefetch_next =
+        b.CreateAnd(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), b.CreateICmpSLT(next, nc));
+    e.loop(strips, [&](V s) {
+      e.if_then(prefetch_next, [&] {
+        prefetch_part(e, field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
+                      e.add(jc, next), field(e, ctx, kPc),
+                      min(e, e.i64(cfg_.nr()), e.sub(nc, next)), kc, s, strips);
+      });
       V row = e.mul(s, e.i64(cfg_.mr));
       V rows = min(e, e.i64(cfg_.mr), e.sub(mc, row));
       V as = gep(e, ap, e.mul(row, kc));
@@ -57,6 +66,35 @@ llvm::Function* GemmGen::panel_task() {
                     e.add(jc, col), cols);
     });
     b.CreateRetVoid();
+  });
+}
+
+void GemmGen::prefetch_part(Emitter& e, V src, V s_r, V s_p, V r0, V p0, V width, V kc, V s,
+                            V parts) {
+  auto& b = e.b();
+  // The region as `outer` runs of `inner` contiguous elements, `stride`
+  // apart: a run per p when r is contiguous, else a run per r.
+  V along_r = b.CreateICmpEQ(s_r, e.i64(1));
+  V stride = b.CreateSelect(along_r, s_p, s_r);
+  V outer = b.CreateSelect(along_r, kc, width);
+  V inner = b.CreateSelect(along_r, width, kc);
+  // Every line a run touches: one per `line` elements from its first, and
+  // one more for its last element (the run need not start on a line).
+  const int64_t line = 64 / ebytes();
+  V lines = e.add(b.CreateUDiv(e.sub(inner, e.i64(1)), e.i64(line)), e.i64(2));
+  V total = e.mul(outer, lines);
+  V per = ceil_div_v(e, total, parts);
+  V first = e.mul(s, per);
+  V end = min(e, total, e.add(first, per));
+  V count = b.CreateSelect(b.CreateICmpSGT(end, first), e.sub(end, first), e.i64(0));
+  V base = gep(e, src, e.add(e.mul(r0, s_r), e.mul(p0, s_p)));
+  e.loop(count, [&](V i) {
+    V t = e.add(first, i);
+    V run = b.CreateUDiv(t, lines), at = b.CreateURem(t, lines);
+    V offset = e.add(e.mul(run, stride), min(e, e.mul(at, e.i64(line)), e.sub(inner, e.i64(1))));
+    // Locality 2: into L2, where the next task's packing will read it.
+    b.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
+                      {gep(e, base, offset), b.getInt32(0), b.getInt32(2), b.getInt32(1)});
   });
 }
 

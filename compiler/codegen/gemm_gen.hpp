@@ -159,6 +159,14 @@ class GemmGen {
   // load per L elements.
   void pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V kc);
 
+  // Prefetches part `s` of `parts` of what pack(..., src, s_r, s_p, r0, p0,
+  // width, kc) will read. The panel task fetches its successor's source
+  // this way, a part before each kernel call: the kernel leaves the memory
+  // system idle, and a source whose rows lie a page apart (B read along
+  // its rows) defeats the hardware's prefetchers, so its packing otherwise
+  // waits on every line.
+  void prefetch_part(Emitter& e, V src, V s_r, V s_p, V r0, V p0, V width, V kc, V s, V parts);
+
   // Source contiguous along p: L x L blocks are loaded row by row (along p)
   // and transposed in registers, so both reads and writes are vectors.
   void pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc);
