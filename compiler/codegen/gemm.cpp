@@ -12,6 +12,10 @@ namespace gemm_detail {
 // Work (m*n*k) below which the pool is not worth waking.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
+// Size of B from which panel tasks prefetch it (see prefetch_part): about
+// an L2 cache, below which B has usually just been written or read.
+constexpr int64_t kPrefetchBytes = int64_t{512} << 10;
+
 llvm::Function* GemmGen::packa_task() {
   return get("adj.gemm.packa", [&](llvm::Function* f) {
     Emitter e(m_, f, t_);
@@ -48,13 +52,13 @@ llvm::Function* GemmGen::panel_task() {
     V c_block = gep(e, field(e, ctx, kC), e.add(e.mul(field(e, ctx, kIc), ldc), e.add(jc, col)));
     V strips = ceil_div(e, mc, cfg_.mr);
     V next = e.add(col, e.i64(cfg_.nr()));
-    V prefetch_next =
-        b.CreateAnd(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), b.CreateICmpSLT(next, nc));
+    V prefetch_next = b.CreateAnd(
+        b.CreateICmpNE(field(e, ctx, kPrefetchB), e.i64(0)),
+        b.CreateAnd(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), b.CreateICmpSLT(next, nc)));
     e.loop(strips, [&](V s) {
       e.if_then(prefetch_next, [&] {
-        prefetch_part(e, field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
-                      e.add(jc, next), field(e, ctx, kPc),
-                      min(e, e.i64(cfg_.nr()), e.sub(nc, next)), kc, s, strips);
+        prefetch_part(e, field(e, ctx, kB), field(e, ctx, kBrs), e.add(jc, next),
+                      field(e, ctx, kPc), min(e, e.i64(cfg_.nr()), e.sub(nc, next)), kc, s, strips);
       });
       V row = e.mul(s, e.i64(cfg_.mr));
       V rows = min(e, e.i64(cfg_.mr), e.sub(mc, row));
@@ -69,32 +73,20 @@ llvm::Function* GemmGen::panel_task() {
   });
 }
 
-void GemmGen::prefetch_part(Emitter& e, V src, V s_r, V s_p, V r0, V p0, V width, V kc, V s,
-                            V parts) {
+void GemmGen::prefetch_part(Emitter& e, V src, V s_p, V r0, V p0, V width, V kc, V s, V parts) {
   auto& b = e.b();
-  // The region as `outer` runs of `inner` contiguous elements, `stride`
-  // apart: a run per p when r is contiguous, else a run per r.
-  V along_r = b.CreateICmpEQ(s_r, e.i64(1));
-  V stride = b.CreateSelect(along_r, s_p, s_r);
-  V outer = b.CreateSelect(along_r, kc, width);
-  V inner = b.CreateSelect(along_r, width, kc);
-  // Every line a run touches: one per `line` elements from its first, and
-  // one more for its last element (the run need not start on a line).
-  const int64_t line = 64 / ebytes();
-  V lines = e.add(b.CreateUDiv(e.sub(inner, e.i64(1)), e.i64(line)), e.i64(2));
-  V total = e.mul(outer, lines);
-  V per = ceil_div_v(e, total, parts);
+  V per = ceil_div_v(e, kc, parts);
   V first = e.mul(s, per);
-  V end = min(e, total, e.add(first, per));
+  V end = min(e, kc, e.add(first, per));
   V count = b.CreateSelect(b.CreateICmpSGT(end, first), e.sub(end, first), e.i64(0));
-  V base = gep(e, src, e.add(e.mul(r0, s_r), e.mul(p0, s_p)));
+  V base = gep(e, src, e.add(r0, e.mul(p0, s_p)));
   e.loop(count, [&](V i) {
-    V t = e.add(first, i);
-    V run = b.CreateUDiv(t, lines), at = b.CreateURem(t, lines);
-    V offset = e.add(e.mul(run, stride), min(e, e.mul(at, e.i64(line)), e.sub(inner, e.i64(1))));
-    // Locality 2: into L2, where the next task's packing will read it.
-    b.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
-                      {gep(e, base, offset), b.getInt32(0), b.getInt32(2), b.getInt32(1)});
+    V row = gep(e, base, e.mul(e.add(first, i), s_p));
+    // The lines of the row's first and last element; locality 2: into L2,
+    // where the next task's packing will read them.
+    for (V at : {row, gep(e, row, e.sub(width, e.i64(1)))})
+      b.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
+                        {at, b.getInt32(0), b.getInt32(2), b.getInt32(1)});
   });
 }
 
@@ -160,6 +152,14 @@ void GemmGen::build_gemm(llvm::Function* f) {
   };
   set(kA, a), set(kArs, a_rs), set(kAcs, a_cs), set(kB, bm), set(kBrs, b_rs), set(kBcs, b_cs);
   set(kC, c), set(kLdc, n), set(kM, m), set(kAp, ap), set(kBp, bp);
+  // Prefetching B pays where its rows are contiguous (read a line per row,
+  // rows far apart) and B is unlikely to be in cache already; elsewhere
+  // (B read along p: a few long streams the hardware follows, or small)
+  // it only costs (mlp's step was 15% slower with it everywhere).
+  V b_bytes = e.mul(e.mul(k, n), e.i64(ebytes()));
+  set(kPrefetchB, b.CreateZExt(b.CreateAnd(b.CreateICmpEQ(b_cs, e.i64(1)),
+                                           b.CreateICmpSGE(b_bytes, e.i64(kPrefetchBytes))),
+                               i64_));
   set(kEpi, epi), set(kEpiCx, epi_cx);
   e.loop(ceil_div(e, n, cfg_.nc), [&](V jb) {
     V jc = e.mul(jb, e.i64(cfg_.nc));

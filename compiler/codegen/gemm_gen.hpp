@@ -37,6 +37,7 @@ enum Field {
   kJc, kNc,         // the current block of n
   kAp, kBp, kFirst, // packed A and B, and whether this is the first k block
   kLast,            // whether this is the last k block
+  kPrefetchB,       // whether panel tasks prefetch their successor's B (see prefetch_part)
   kEpi, kEpiCx,     // the epilogue (see emit_gemm) and its context; kEpi may be null
   kFields
 };
@@ -159,13 +160,13 @@ class GemmGen {
   // load per L elements.
   void pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V kc);
 
-  // Prefetches part `s` of `parts` of what pack(..., src, s_r, s_p, r0, p0,
-  // width, kc) will read. The panel task fetches its successor's source
-  // this way, a part before each kernel call: the kernel leaves the memory
-  // system idle, and a source whose rows lie a page apart (B read along
-  // its rows) defeats the hardware's prefetchers, so its packing otherwise
-  // waits on every line.
-  void prefetch_part(Emitter& e, V src, V s_r, V s_p, V r0, V p0, V width, V kc, V s, V parts);
+  // Prefetches part `s` of `parts` of the source of a B panel: rows r0 ..
+  // r0 + width of B, each read along p (s_r == 1), kc deep from p0. The
+  // panel task fetches its successor's this way, a part before each kernel
+  // call: those rows lie s_p apart (a page, in a wide matrix), where the
+  // hardware's prefetchers do not follow, so their packing otherwise waits
+  // on every line while the kernels leave the memory system idle.
+  void prefetch_part(Emitter& e, V src, V s_p, V r0, V p0, V width, V kc, V s, V parts);
 
   // Source contiguous along p: L x L blocks are loaded row by row (along p)
   // and transposed in registers, so both reads and writes are vectors.
