@@ -101,11 +101,11 @@ OpLowering lowering_of(OpKind kind) {
       return {.lower = lower_conv2d_bwd_data, .scratch = conv_scratch_bytes};
     case OpKind::conv2d_bwd_filter:
       return {.lower = lower_conv2d_bwd_filter, .scratch = conv_scratch_bytes};
-    case OpKind::maxpool2d: return whole(lower_maxpool2d);
-    case OpKind::maxpool2d_bwd: return whole(lower_maxpool2d_bwd);
-    case OpKind::maxpool2d_select: return whole(lower_maxpool2d_select);
-    case OpKind::avgpool2d: return whole(lower_avgpool2d);
-    case OpKind::avgpool2d_bwd: return whole(lower_avgpool2d_bwd);
+    case OpKind::maxpool2d: return whole(batch_split<lower_maxpool2d>);
+    case OpKind::maxpool2d_bwd: return whole(batch_split<lower_maxpool2d_bwd>);
+    case OpKind::maxpool2d_select: return whole(batch_split<lower_maxpool2d_select>);
+    case OpKind::avgpool2d: return whole(batch_split<lower_avgpool2d>);
+    case OpKind::avgpool2d_bwd: return whole(batch_split<lower_avgpool2d_bwd>);
   }
   throw std::logic_error("op kind out of range");
 }

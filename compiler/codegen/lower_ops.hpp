@@ -72,6 +72,18 @@ OpLowering lowering_of(OpKind kind);
 // which lower_pointwise lowers with the nodes fused into them).
 void lower_node(NodeCx& cx);
 
+// Lowers the node with `lower` into a task that computes a slice of the
+// batch (dim 0 of the result and of every operand), run over the batch by
+// the thread pool when the result is large (lower_batch_split.cpp). For ops
+// that compute each batch element from the same batch element of their
+// operands alone, so every slicing gives the same bits; a node whose
+// operands do not all share the result's batch size is lowered as one.
+void lower_batch_split(NodeCx& cx, LowerFn lower);
+template <LowerFn kLower>
+void batch_split(NodeCx& cx) {
+  lower_batch_split(cx, kLower);
+}
+
 // Bytes of scratch (NodeCx::scratch) node `n` of `g` needs, an i64 at run
 // time: the packing buffers of a matrix product; 0 for most ops.
 llvm::Value* scratch_bytes(Emitter& e, const Graph& g, const Node& n);

@@ -1,0 +1,124 @@
+// Batch-split lowerings (see lower_ops.hpp): a node's lowering emitted once,
+// into a task function that computes a slice of the batch, and run over
+// the whole batch by the thread pool (Emitter::run_tasks).
+//
+// The task receives, through a context the caller fills on its stack, each
+// tensor's data pointer and the sizes that are not constants; constant
+// sizes stay constants in the task, so its loops are as the caller's would
+// be. Slice [n0, n0 + rows) of a tensor is its data from element n0 times
+// the size of one batch element, with dim 0 set to rows.
+#include "codegen/lower_ops.hpp"
+#include "ops/op_table.hpp"
+
+namespace adjoint::codegen {
+
+namespace {
+
+using V = llvm::Value*;
+
+// Elements of the result from which the slices run on the pool: below, the
+// pool's wake-up costs more than a second core saves.
+constexpr int64_t kParallelElements = int64_t{1} << 15;
+
+// Elements of the result each task aims to compute.
+constexpr int64_t kTaskElements = int64_t{1} << 13;
+
+// Whether every tensor of the node is a plain buffer with the result's
+// batch size as its dim 0 (the same symbolic size, so equal at run time).
+bool splittable(const NodeCx& cx) {
+  const TensorRef& out = cx.out;
+  if (out.rank() == 0 || !out.shape || !out.data) return false;
+  for (const TensorRef& a : cx.args) {
+    if (a.rank() == 0 || !a.shape || !a.data || a.uniform || a.compute) return false;
+    if ((*a.shape)[0] != (*out.shape)[0]) return false;
+  }
+  return true;
+}
+
+// What crosses into the task: values that are not constants, in order.
+class Context {
+ public:
+  // Records `v`, to be passed unless it is a constant.
+  void add(V v) {
+    if (!llvm::isa<llvm::Constant>(v)) passed_.push_back(v);
+  }
+  const std::vector<V>& passed() const { return passed_; }
+
+  // In the task: `v`'s value there (a constant as is, else the next field
+  // loaded from the context), taken in the order of add().
+  V take(Emitter& te, llvm::StructType* type, V cx, V v) {
+    if (llvm::isa<llvm::Constant>(v)) return v;
+    unsigned i = next_++;
+    return te.b().CreateLoad(type->getElementType(i), te.b().CreateStructGEP(type, cx, i));
+  }
+
+ private:
+  std::vector<V> passed_;
+  unsigned next_ = 0;
+};
+
+}  // namespace
+
+void lower_batch_split(NodeCx& cx, LowerFn lower) {
+  if (!splittable(cx)) return lower(cx);
+  Emitter& e = cx.e;
+  auto& b = e.b();
+  std::vector<const TensorRef*> tensors{&cx.out};
+  for (const TensorRef& a : cx.args) tensors.push_back(&a);
+
+  V batch = cx.out.dims[0];
+  V row = e.product(cx.out.dims, 1, cx.out.rank());  // result elements per batch element
+  V at_least_one = b.CreateSelect(b.CreateICmpSGT(row, e.i64(1)), row, e.i64(1));
+  V per_task =
+      b.CreateSDiv(e.add(e.i64(kTaskElements), e.sub(at_least_one, e.i64(1))), at_least_one);
+  V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
+  V parallel = b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements));
+
+  Context context;
+  context.add(per_task);
+  for (const TensorRef* t : tensors) {
+    context.add(t->data);
+    for (V d : t->dims) context.add(d);
+  }
+  std::vector<llvm::Type*> fields;
+  for (V v : context.passed()) fields.push_back(v->getType());
+  auto* cx_type = llvm::StructType::get(e.ctx(), fields);
+
+  // The task: (context, index) computes batch elements [index * per_task,
+  // min(batch, (index + 1) * per_task)).
+  auto* ptr = llvm::PointerType::getUnqual(e.ctx());
+  auto* task_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty()}, false);
+  auto* task = llvm::Function::Create(task_type, llvm::Function::InternalLinkage,
+                                      std::string(op_name(cx.node.op)) + ".slice", e.module());
+  task->setDoesNotThrow();
+  {
+    Emitter te(e.module(), task, e.float_type());
+    V tcx = task->getArg(0);
+    V per = context.take(te, cx_type, tcx, per_task);
+    V first = te.mul(task->getArg(1), per);
+    std::vector<TensorRef> slices;
+    for (const TensorRef* t : tensors) {
+      TensorRef s = *t;
+      s.data = context.take(te, cx_type, tcx, t->data);
+      for (V& d : s.dims) d = context.take(te, cx_type, tcx, d);
+      V left = te.sub(s.dims[0], first);
+      V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
+      V offset = te.mul(first, te.product(s.dims, 1, s.rank()));
+      s.data = te.b().CreateInBoundsGEP(te.elem_ty(s.dtype), s.data, offset);
+      s.dims[0] = rows;
+      slices.push_back(s);
+    }
+    NodeCx slice{te, cx.node, {slices.begin() + 1, slices.end()}, slices[0]};
+    lower(slice);
+    te.b().CreateRetVoid();
+  }
+
+  llvm::BasicBlock& entry = b.GetInsertBlock()->getParent()->getEntryBlock();
+  llvm::IRBuilder<> at_entry(&entry, entry.begin());
+  V task_cx = at_entry.CreateAlloca(cx_type, nullptr, "slice_cx");
+  for (unsigned i = 0; i < fields.size(); ++i)
+    b.CreateStore(context.passed()[i], b.CreateStructGEP(cx_type, task_cx, i));
+  e.run_tasks(task, task_cx, tasks, parallel);
+}
+
+}  // namespace adjoint::codegen

@@ -1,0 +1,138 @@
+// The pooling ops in native code, whose lowerings run as slices of the batch
+// on the thread pool (codegen/lower_batch_split.cpp), against the reference
+// evaluator: batches of one slice, of several with a short last one, and
+// large enough for the pool; overlapping windows; f64 and f32; and the same
+// bits for 1, 2 and 3 threads.
+#include <adjoint/adjoint.hpp>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codegen/native.hpp"
+#include "ir/builder.hpp"
+#include "jit/jit.hpp"
+#include "ops/op_table.hpp"
+
+using namespace adjoint;
+
+namespace {
+
+struct PoolCase {
+  int64_t c, h, w, size, stride;
+  std::vector<int64_t> batches;  // each run on one compiled model (the batch is a symbol)
+  int64_t ho() const { return (h - size) / stride + 1; }
+  int64_t wo() const { return (w - size) / stride + 1; }
+};
+
+// The operand shapes of `op` (x [B,C,H,W], pooled [B,C,Ho,Wo]) and its attributes.
+std::pair<std::vector<Shape>, Attrs> operands(OpKind op, const PoolCase& c) {
+  Dim b = Dim::symbol("B");
+  Shape x{b, c.c, c.h, c.w}, y{b, c.c, c.ho(), c.wo()};
+  Attrs a{{"size", c.size}, {"stride", c.stride}};
+  switch (op) {
+    case OpKind::maxpool2d:
+    case OpKind::avgpool2d:
+      return {{x}, a};
+    case OpKind::maxpool2d_bwd:
+      return {{x, y}, a};
+    case OpKind::maxpool2d_select:
+      return {{x, x}, a};
+    default:  // avgpool2d_bwd
+      a.set("in_h", c.h);
+      a.set("in_w", c.w);
+      return {{y}, a};
+  }
+}
+
+// A graph with inputs a0, a1, ... and output y = op(a0, ...).
+Graph op_graph(OpKind op, const PoolCase& c, DType ft) {
+  Graph g;
+  g.model = "pool_split";
+  g.float_type = ft;
+  Builder b(g);
+  auto [shapes, attrs] = operands(op, c);
+  std::vector<ValueId> args;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    args.push_back(b.make(
+        OpKind::input, {},
+        Attrs{{"name", "a" + std::to_string(i)}, {"dtype", dtype_name(ft)}, {"shape", shapes[i]}}));
+  g.outputs.push_back({"y", b.make(op, args, attrs)});
+  return g;
+}
+
+// Operands for batch n: uniform in [-1, 1], rounded to float for f32 models
+// so both sides read the same numbers; a few ties, so that which maximum of
+// a window is taken matters.
+TensorMap random_leaves(OpKind op, const PoolCase& c, DType ft, int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(-1, 1);
+  TensorMap leaves;
+  auto [shapes, attrs] = operands(op, c);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    DTensor t(eval_shape(shapes[i], {{"B", n}}));
+    for (double& v : t.data) v = ft == DType::f32 ? static_cast<float>(u(rng)) : u(rng);
+    for (size_t k = 0; k + 1 < t.data.size(); k += 7) t.data[k + 1] = t.data[k];
+    leaves["a" + std::to_string(i)] = t;
+  }
+  return leaves;
+}
+
+const OpKind kOps[] = {OpKind::maxpool2d, OpKind::maxpool2d_bwd, OpKind::maxpool2d_select,
+                       OpKind::avgpool2d, OpKind::avgpool2d_bwd};
+
+// Batch 150 of 3x20x20 images gives results of 45,000 and 180,000
+// elements, past the size from which the slices run on the pool, in 6 and
+// 22 slices whose last one is short; 5 images are one slice. Batch 230 of
+// the second case: 36,800 and 164,220 elements, 5 and 20 slices.
+const std::vector<PoolCase> kCases = {
+    {3, 20, 20, 2, 2, {5, 150}}, {2, 21, 17, 3, 2, {4, 230}},  // overlapping windows, odd sizes
+};
+
+}  // namespace
+
+TEST_CASE("pooling in slices of the batch matches the reference evaluator", "[pool_split]") {
+  auto jit = std::make_shared<Jit>();
+  std::mt19937 rng(29);
+  for (DType ft : {DType::f64, DType::f32})
+    for (OpKind op : kOps)
+      for (const PoolCase& c : kCases) {
+        NativeModel m = NativeModel::compile(op_graph(op, c, ft), jit);
+        Graph g = op_graph(op, c, ft);
+        for (int64_t n : c.batches) {
+          INFO(op_name(op) << " " << dtype_name(ft) << " batch " << n << ", C " << c.c << " H "
+                           << c.h << " W " << c.w << " size " << c.size << " stride " << c.stride);
+          TensorMap leaves = random_leaves(op, c, ft, n, rng);
+          DTensor got = m.forward(leaves).at("y");
+          DTensor want = evaluate_results(g, leaves).at("y");
+          REQUIRE(got.shape == want.shape);
+          // Max pooling moves values; averages and the sums of overlapping
+          // windows round (9 terms at most).
+          double tol = ft == DType::f32 ? 1e-6 : 1e-15;
+          for (size_t i = 0; i < want.size(); ++i)
+            if (!(std::fabs(got[i] - want[i]) <= tol))
+              FAIL("element " << i << ": native " << got[i] << ", reference " << want[i]);
+        }
+      }
+}
+
+TEST_CASE("pooling in slices of the batch is the same bits for 1, 2 and 3 threads",
+          "[pool_split][threads]") {
+  auto jit = std::make_shared<Jit>();
+  std::mt19937 rng(31);
+  const PoolCase& c = kCases[1];
+  for (OpKind op : kOps) {
+    INFO(op_name(op));
+    NativeModel m = NativeModel::compile(op_graph(op, c, DType::f32), jit);
+    TensorMap leaves = random_leaves(op, c, DType::f32, 230, rng);
+    std::vector<DTensor> results;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      REQUIRE(num_threads() == threads);
+      results.push_back(m.forward(leaves).at("y"));
+    }
+    set_num_threads(0);
+    for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
+  }
+}
