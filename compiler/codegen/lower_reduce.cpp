@@ -132,6 +132,62 @@ void normalise(NodeCx& cx) {
   });
 }
 
+// The most elements of y that sum_to keeps in registers (see few_sums).
+constexpr int64_t kRegisterSums = 16;
+
+// sum_to into few elements, each of a fixed place in x's inner axes
+// ([B,C,H,W] -> [C,1,1], a conv's bias gradient): the loops run over the
+// summed axes only, and each iteration adds one term to every element's
+// accumulator, held in a register. Each element still adds its terms in
+// row-major order (the same bits as the general loop), but its additions
+// no longer wait on one another: the general loop, in x's order, made a
+// chain of H*W dependent additions per plane. False when y has more than
+// kRegisterSums elements or its sizes are not known here.
+bool few_sums(Emitter& e, const TensorRef& x, const TensorRef& out) {
+  size_t rank = x.rank(), lead = rank - out.rank();
+  std::vector<size_t> summed, kept;
+  int64_t count = 1;
+  for (size_t i = 0; i < rank; ++i) {
+    bool keep = i >= lead && !(*out.shape)[i - lead].is_one();
+    (keep ? kept : summed).push_back(i);
+    const Dim& d = (*x.shape)[i];
+    if (keep && (!d.is_const() || (count *= d.coeff()) > kRegisterSums)) return false;
+  }
+  if (kept.empty()) return false;
+  std::vector<V> x_strides = e.strides(x), y_strides = e.broadcast_strides(out, rank);
+  // Element k of y: its offset in x's kept axes and in y.
+  std::vector<V> x_at, y_at, acc;
+  for (int64_t k = 0; k < count; ++k) {
+    V xo = e.i64(0), yo = e.i64(0);
+    int64_t rest = k;
+    for (size_t j = kept.size(); j-- > 0;) {
+      int64_t size = (*x.shape)[kept[j]].coeff(), idx = rest % size;
+      rest /= size;
+      xo = e.add(xo, e.mul(e.i64(idx), x_strides[kept[j]]));
+      yo = e.add(yo, e.mul(e.i64(idx), y_strides[kept[j]]));
+    }
+    x_at.push_back(xo);
+    y_at.push_back(yo);
+    acc.push_back(e.local(acc_ty(e), llvm::ConstantFP::get(acc_ty(e), 0.0), "sum"));
+  }
+  std::vector<V> extents, xs;
+  for (size_t i : summed) {
+    extents.push_back(x.dims[i]);
+    xs.push_back(x_strides[i]);
+  }
+  e.strided_nest(extents, {xs}, [&](const std::vector<V>& at) {
+    for (int64_t k = 0; k < count; ++k) {
+      V term = widen(e, e.load(x, e.add(at[0], x_at[static_cast<size_t>(k)])));
+      e.set(acc[static_cast<size_t>(k)],
+            e.fadd(e.get(acc[static_cast<size_t>(k)], acc_ty(e)), term));
+    }
+  });
+  for (int64_t k = 0; k < count; ++k)
+    e.store(out, y_at[static_cast<size_t>(k)],
+            narrow(e, e.get(acc[static_cast<size_t>(k)], acc_ty(e))));
+  return true;
+}
+
 }  // namespace
 
 V beats_max(Emitter& e, V v, V best) {
@@ -181,6 +237,7 @@ void lower_sum_to(NodeCx& cx) {
   Emitter& e = cx.e;
   const TensorRef& x = cx.args[0];
   const TensorRef& out = cx.out;
+  if (few_sums(e, x, out)) return;
   TensorRef acc = out;
   if (e.float_type() != DType::f64) {
     acc.dtype = DType::f64;
