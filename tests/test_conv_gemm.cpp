@@ -127,7 +127,8 @@ void check_case(OpKind op, const ConvCase& c, DType ft, const std::shared_ptr<Ji
 // blocks (a block is 1024 / (Ho*Wo) images, at least one); and sizes small
 // enough at batch 1 for the direct loops.
 const std::vector<ConvCase> kCases = {
-    {1, 28, 28, 8, 5, 5, 1, 0, {1, 3}},       // examples/cnn.adj's first conv: one image a block
+    {1, 28, 28, 8, 5, 5, 1, 0, {1, 3, 11}},   // examples/cnn.adj's first conv: one image a block
+                                              // (11 blocks: 4 lanes of 3, 3, 3 and 2)
     {8, 12, 12, 16, 5, 5, 1, 0, {1, 5, 17}},  // its second: 16 images a block
     {3, 9, 7, 4, 3, 2, 2, 1, {1, 2, 6}},
     {2, 6, 10, 3, 2, 3, 1, 2, {1, 4}},
@@ -153,20 +154,22 @@ TEST_CASE("native conv ops match the reference evaluator within rounding", "[con
 TEST_CASE("native conv ops are the same bits for 1, 2 and 3 threads", "[conv_gemm][threads]") {
   auto jit = std::make_shared<Jit>();
   std::mt19937 rng(23);
-  // Blocks of 16 images whose products are large enough for the thread pool.
-  ConvCase c{8, 12, 12, 16, 5, 5, 1, 0, {40}};
-  for (OpKind op : kOps) {
-    INFO(op_name(op));
-    Graph g = op_graph(op, c, DType::f32);
-    NativeModel m = NativeModel::compile(g, jit);
-    TensorMap leaves = random_leaves(op, c, DType::f32, 40, rng);
-    std::vector<DTensor> results;
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      REQUIRE(num_threads() == threads);
-      results.push_back(m.forward(leaves).at("y"));
+  // Blocks of 16 images whose products are large enough for the thread
+  // pool, and 13 blocks of one image, spread over the lanes.
+  for (const ConvCase& c :
+       {ConvCase{8, 12, 12, 16, 5, 5, 1, 0, {40}}, ConvCase{1, 28, 28, 8, 5, 5, 1, 2, {13}}})
+    for (OpKind op : kOps) {
+      INFO(op_name(op) << " C " << c.c << " batch " << c.batches[0]);
+      Graph g = op_graph(op, c, DType::f32);
+      NativeModel m = NativeModel::compile(g, jit);
+      TensorMap leaves = random_leaves(op, c, DType::f32, c.batches[0], rng);
+      std::vector<DTensor> results;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        REQUIRE(num_threads() == threads);
+        results.push_back(m.forward(leaves).at("y"));
+      }
+      set_num_threads(0);
+      for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
     }
-    set_num_threads(0);
-    for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
-  }
 }

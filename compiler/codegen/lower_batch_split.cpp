@@ -2,12 +2,11 @@
 // into a task function that computes a slice of the batch, and run over
 // the whole batch by the thread pool (Emitter::run_tasks).
 //
-// The task receives, through a context the caller fills on its stack, each
-// tensor's data pointer and the sizes that are not constants; constant
-// sizes stay constants in the task, so its loops are as the caller's would
-// be. Slice [n0, n0 + rows) of a tensor is its data from element n0 times
-// the size of one batch element, with dim 0 set to rows.
+// The task receives each tensor's data pointer and sizes through a
+// TaskCapture (constant sizes stay constants in the task). Slice [n0, n0 + rows) of a tensor is its
+// data from element n0 times the size of one batch element, with dim 0 set to rows.
 #include "codegen/lower_ops.hpp"
+#include "codegen/task_capture.hpp"
 #include "ops/op_table.hpp"
 
 namespace adjoint::codegen {
@@ -35,28 +34,6 @@ bool splittable(const NodeCx& cx) {
   return true;
 }
 
-// What crosses into the task: values that are not constants, in order.
-class Context {
- public:
-  // Records `v`, to be passed unless it is a constant.
-  void add(V v) {
-    if (!llvm::isa<llvm::Constant>(v)) passed_.push_back(v);
-  }
-  const std::vector<V>& passed() const { return passed_; }
-
-  // In the task: `v`'s value there (a constant as is, else the next field
-  // loaded from the context), taken in the order of add().
-  V take(Emitter& te, llvm::StructType* type, V cx, V v) {
-    if (llvm::isa<llvm::Constant>(v)) return v;
-    unsigned i = next_++;
-    return te.b().CreateLoad(type->getElementType(i), te.b().CreateStructGEP(type, cx, i));
-  }
-
- private:
-  std::vector<V> passed_;
-  unsigned next_ = 0;
-};
-
 }  // namespace
 
 void lower_batch_split(NodeCx& cx, LowerFn lower) {
@@ -74,33 +51,20 @@ void lower_batch_split(NodeCx& cx, LowerFn lower) {
   V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
   V parallel = b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements));
 
-  Context context;
-  context.add(per_task);
-  for (const TensorRef* t : tensors) {
-    context.add(t->data);
-    for (V d : t->dims) context.add(d);
-  }
-  std::vector<llvm::Type*> fields;
-  for (V v : context.passed()) fields.push_back(v->getType());
-  auto* cx_type = llvm::StructType::get(e.ctx(), fields);
-
+  TaskCapture capture;
+  capture.add(per_task);
+  for (const TensorRef* t : tensors) capture.add(*t);
   // The task: (context, index) computes batch elements [index * per_task,
   // min(batch, (index + 1) * per_task)).
-  auto* ptr = llvm::PointerType::getUnqual(e.ctx());
-  auto* task_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty()}, false);
-  auto* task = llvm::Function::Create(task_type, llvm::Function::InternalLinkage,
-                                      std::string(op_name(cx.node.op)) + ".slice", e.module());
-  task->setDoesNotThrow();
+  llvm::Function* task = capture.task(e, std::string(op_name(cx.node.op)) + ".slice");
   {
     Emitter te(e.module(), task, e.float_type());
     V tcx = task->getArg(0);
-    V per = context.take(te, cx_type, tcx, per_task);
+    V per = capture.take(te, tcx, per_task);
     V first = te.mul(task->getArg(1), per);
     std::vector<TensorRef> slices;
     for (const TensorRef* t : tensors) {
-      TensorRef s = *t;
-      s.data = context.take(te, cx_type, tcx, t->data);
-      for (V& d : s.dims) d = context.take(te, cx_type, tcx, d);
+      TensorRef s = capture.take(te, tcx, *t);
       V left = te.sub(s.dims[0], first);
       V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
       V offset = te.mul(first, te.product(s.dims, 1, s.rank()));
@@ -112,13 +76,7 @@ void lower_batch_split(NodeCx& cx, LowerFn lower) {
     lower(slice);
     te.b().CreateRetVoid();
   }
-
-  llvm::BasicBlock& entry = b.GetInsertBlock()->getParent()->getEntryBlock();
-  llvm::IRBuilder<> at_entry(&entry, entry.begin());
-  V task_cx = at_entry.CreateAlloca(cx_type, nullptr, "slice_cx");
-  for (unsigned i = 0; i < fields.size(); ++i)
-    b.CreateStore(context.passed()[i], b.CreateStructGEP(cx_type, task_cx, i));
-  e.run_tasks(task, task_cx, tasks, parallel);
+  e.run_tasks(task, capture.fill(e), tasks, parallel);
 }
 
 }  // namespace adjoint::codegen

@@ -18,6 +18,8 @@
 
 #include "codegen/gemm.hpp"
 #include "codegen/lower_conv.hpp"
+#include "codegen/task_capture.hpp"
+#include "ops/op_table.hpp"
 
 namespace adjoint::codegen {
 
@@ -32,6 +34,11 @@ constexpr int64_t kBlockColumns = 1024;
 int64_t block_images(const ConvGeometry& g) {
   return std::max<int64_t>(1, kBlockColumns / g.pixels());
 }
+
+// Lanes over which conv2d and conv2d_bwd_data spread their blocks of
+// images, each with a scratch of its own (see blocks_on_lanes): as many
+// blocks at once as threads, up to this many.
+constexpr int64_t kLanes = 4;
 
 // --- Size arithmetic ---
 
@@ -299,6 +306,58 @@ void col2im_add(Emitter& e, const ConvGeometry& g, const TensorRef& dx, V first,
   });
 }
 
+// One block of images for a lane: `t` holds the node's result and operands
+// as seen in the lane's task, `sc` the lane's scratch.
+using BlockFn = std::function<void(Emitter& e, const std::vector<TensorRef>& t, V first, V count,
+                                   const Scratch& sc)>;
+
+// Runs `block` on each block of images of a conv2d or conv2d_bwd_data: the
+// blocks are split into up to kLanes runs of consecutive blocks, one task
+// each, with a scratch region each, run on the thread pool when there are
+// two or more (each block's GEMM then runs on the task's thread). A block
+// writes only its own images of the result, and the blocks are those of one
+// loop, so the bits are the same for every thread count. With one lane the
+// task runs here, its GEMMs on the pool.
+void blocks_on_lanes(NodeCx& cx, const ConvGeometry& g, const BlockFn& block) {
+  Emitter& e = cx.e;
+  OpKind op = cx.node.op;
+  int64_t nb = block_images(g);
+  V n = cx.out.dims[0];
+  V blocks = ceil_div(e, n, nb);
+  V lanes = min(e, blocks, e.i64(kLanes));
+  V per_lane = e.b().CreateSDiv(e.add(blocks, e.sub(lanes, e.i64(1))), lanes);
+  TaskCapture capture;
+  capture.add(cx.out);
+  for (const TensorRef& a : cx.args) capture.add(a);
+  capture.add(cx.scratch);
+  capture.add(per_lane);
+  llvm::Function* task = capture.task(e, std::string(op_name(op)) + ".lane");
+  {
+    Emitter te(e.module(), task, e.float_type());
+    V tcx = task->getArg(0), lane = task->getArg(1);
+    std::vector<TensorRef> t{capture.take(te, tcx, cx.out)};
+    for (const TensorRef& a : cx.args) t.push_back(capture.take(te, tcx, a));
+    V scratch = capture.take(te, tcx, cx.scratch);
+    V per = capture.take(te, tcx, per_lane);
+    V tn = t[0].dims[0];
+    V k = op == OpKind::conv2d ? t[2].dims[0] : t[1].dims[1];
+    V lane_bytes = align64(te, scratch_layout(te, op, g, tn, k).total);
+    Scratch sc = scratch_parts(
+        te, op, g, tn, k,
+        te.b().CreateInBoundsGEP(te.b().getInt8Ty(), scratch, te.mul(lane, lane_bytes)));
+    V first_block = te.mul(lane, per);
+    V end = min(te, ceil_div(te, tn, nb), te.add(first_block, per));
+    V count = te.b().CreateSelect(te.b().CreateICmpSGT(end, first_block), te.sub(end, first_block),
+                                  te.i64(0));
+    te.loop(count, [&](V i) {
+      V first = te.mul(te.add(first_block, i), te.i64(nb));
+      block(te, t, first, min(te, te.i64(nb), te.sub(tn, first)), sc);
+    });
+    te.b().CreateRetVoid();
+  }
+  e.run_tasks(task, capture.fill(e), lanes, e.b().CreateICmpSGE(lanes, e.i64(2)));
+}
+
 StridedMatrix rows(V data, V row_stride, Emitter& e) { return {data, row_stride, e.i64(1)}; }
 StridedMatrix transposed(V data, V row_stride, Emitter& e) { return {data, e.i64(1), row_stride}; }
 
@@ -306,35 +365,34 @@ StridedMatrix transposed(V data, V row_stride, Emitter& e) { return {data, e.i64
 
 // y_block [K, cols] = w [K, CRS] @ col [CRS, cols]
 void lower_conv2d_gemm(NodeCx& cx, const ConvGeometry& g) {
-  Emitter& e = cx.e;
-  const TensorRef& x = cx.args[0];
-  const TensorRef& w = cx.args[1];
-  V n = x.dims[0], k = w.dims[0], taps = e.i64(g.taps());
-  Scratch sc = scratch_parts(e, OpKind::conv2d, g, n, k, cx.scratch);
-  for_each_block(e, block_images(g), n, [&](V first, V count) {
-    V cols = e.mul(count, e.i64(g.pixels()));
-    im2col(e, g, x, first, count, cols, sc.col);
-    V y = block_target(e, g, cx.out, k, first, sc.mat);
-    emit_gemm(e, k, cols, taps, rows(w.data, taps, e), rows(sc.col, cols, e), y, sc.gemm);
-    scatter_block(e, g, cx.out, k, first, count, cols, sc.mat);
-  });
+  blocks_on_lanes(
+      cx, g, [&](Emitter& e, const std::vector<TensorRef>& t, V first, V count, const Scratch& sc) {
+        const TensorRef &y = t[0], &x = t[1], &w = t[2];
+        V k = w.dims[0], taps = e.i64(g.taps());
+        V cols = e.mul(count, e.i64(g.pixels()));
+        im2col(e, g, x, first, count, cols, sc.col);
+        V target = block_target(e, g, y, k, first, sc.mat);
+        emit_gemm(e, k, cols, taps, rows(w.data, taps, e), rows(sc.col, cols, e), target, sc.gemm);
+        scatter_block(e, g, y, k, first, count, cols, sc.mat);
+      });
 }
 
-// dcol [CRS, cols] = w^T @ dy_block [K, cols]; dx = 0, then col2im adds dcol.
+// dcol [CRS, cols] = w^T @ dy_block [K, cols]; the block's images of dx = 0,
+// then col2im adds dcol.
 void lower_conv2d_bwd_data_gemm(NodeCx& cx, const ConvGeometry& g) {
-  Emitter& e = cx.e;
-  const TensorRef& dy = cx.args[0];
-  const TensorRef& w = cx.args[1];
-  V n = dy.dims[0], k = dy.dims[1], taps = e.i64(g.taps());
-  Scratch sc = scratch_parts(e, OpKind::conv2d_bwd_data, g, n, k, cx.scratch);
-  e.fill(cx.out, e.fconst(0));
-  for_each_block(e, block_images(g), n, [&](V first, V count) {
-    V cols = e.mul(count, e.i64(g.pixels()));
-    V dy_block = gather_block(e, g, dy, k, first, count, cols, sc.mat);
-    emit_gemm(e, taps, cols, k, transposed(w.data, taps, e), rows(dy_block, cols, e), sc.col,
-              sc.gemm);
-    col2im_add(e, g, cx.out, first, count, cols, sc.col);
-  });
+  blocks_on_lanes(
+      cx, g, [&](Emitter& e, const std::vector<TensorRef>& t, V first, V count, const Scratch& sc) {
+        const TensorRef &dx = t[0], &dy = t[1], &w = t[2];
+        V k = dy.dims[1], taps = e.i64(g.taps());
+        V cols = e.mul(count, e.i64(g.pixels()));
+        int64_t image = g.c * g.h * g.w;
+        V base = e.mul(first, e.i64(image));
+        e.loop(e.mul(count, e.i64(image)), [&](V i) { e.store(dx, e.add(base, i), e.fconst(0)); });
+        V dy_block = gather_block(e, g, dy, k, first, count, cols, sc.mat);
+        emit_gemm(e, taps, cols, k, transposed(w.data, taps, e), rows(dy_block, cols, e), sc.col,
+                  sc.gemm);
+        col2im_add(e, g, dx, first, count, cols, sc.col);
+      });
 }
 
 // dw = 0, then for each block in order dw += dy_block [K, cols] @ col^T.
@@ -358,7 +416,9 @@ void lower_conv2d_bwd_filter_gemm(NodeCx& cx, const ConvGeometry& g) {
 }
 
 V conv_gemm_scratch_bytes(Emitter& e, OpKind op, const ConvGeometry& g, V n, V k) {
-  return scratch_layout(e, op, g, n, k).total;
+  V one = scratch_layout(e, op, g, n, k).total;
+  if (op == OpKind::conv2d_bwd_filter) return one;
+  return e.mul(align64(e, one), e.i64(kLanes));  // a region per lane (blocks_on_lanes)
 }
 
 }  // namespace adjoint::codegen
