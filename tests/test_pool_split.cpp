@@ -1,8 +1,9 @@
-// The pooling ops in native code, whose lowerings run as slices of the batch
-// on the thread pool (codegen/lower_batch_split.cpp), against the reference
-// evaluator: batches of one slice, of several with a short last one, and
-// large enough for the pool; overlapping windows; f64 and f32; and the same
-// bits for 1, 2 and 3 threads.
+// The lowerings that run as slices of the batch on the thread pool
+// (codegen/lower_batch_split.cpp), pooling and elementwise trees, against
+// the reference evaluator: batches of one slice, of several with a short
+// last one, and large enough for the pool; overlapping windows; leaves that
+// are sliced and leaves read whole; f64 and f32; and the same bits for 1, 2
+// and 3 threads.
 #include <adjoint/adjoint.hpp>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -15,6 +16,8 @@
 #include "ir/builder.hpp"
 #include "jit/jit.hpp"
 #include "ops/op_table.hpp"
+#include "support/native_check.hpp"
+#include "test_api_support.hpp"
 
 using namespace adjoint;
 
@@ -135,4 +138,71 @@ TEST_CASE("pooling in slices of the batch is the same bits for 1, 2 and 3 thread
     set_num_threads(0);
     for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
   }
+}
+
+namespace {
+
+// Elementwise trees over a batch of 3x30x30 images: leaves of the result's
+// shape (sliced with it), one with a batch size of 1, [C,1,1] and [W] ones
+// (read whole), a constant. Batch 40 gives 144,000 elements in 14 slices of
+// 3 images and a last one of 1, on the pool; batch 3 is one slice.
+constexpr const char* kPointwise = R"(model pointwise
+input x : f64[B, 3, 30, 30]
+input s : f64[1, 3, 30, 30]
+param c : f64[3, 1, 1] = 0.5
+param d : f64[30] = 0.25
+y = tanh(x * s + c) * d - 2 * relu(x)
+loss = sum(y * y)
+minimize loss
+output y
+)";
+
+TensorMap pointwise_results(const Model& m, const Inputs& in, const Params& p) {
+  Grads g = m.make_grads(in);
+  double loss = m.grad(in, p, g);
+  TensorMap got = apitest::to_map(g, "grad.");
+  got["loss"] = DTensor({}, loss);
+  for (const auto& [name, t] : apitest::to_map(m.forward(in, p)))
+    if (name != "loss") got[name] = t;
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("elementwise trees in slices of the batch match the reference evaluator",
+          "[pool_split]") {
+  Compiler cc;
+  Model m = cc.compile_string(kPointwise);
+  for (int64_t batch : {3, 40}) {
+    INFO("batch " << batch);
+    Inputs in = apitest::random_inputs(m, batch, 7);
+    Params p = m.init_params(7);
+    testing::Comparison c = testing::compare_results(
+        pointwise_results(m, in, p), apitest::reference_results(kPointwise, in, p), 1e-12);
+    INFO(c.report);
+    CHECK(c.ok);
+  }
+}
+
+TEST_CASE("elementwise trees in slices of the batch are the same bits for 1, 2 and 3 threads",
+          "[pool_split][threads]") {
+  std::string text = kPointwise;
+  for (size_t at = text.find("f64"); at != std::string::npos; at = text.find("f64", at))
+    text.replace(at, 3, "f32");
+  Compiler cc;
+  Model m = cc.compile_string(text);
+  Inputs in = apitest::random_inputs(m, 40, 9);
+  Params p = m.init_params(9);
+  std::vector<TensorMap> results;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    REQUIRE(num_threads() == threads);
+    results.push_back(pointwise_results(m, in, p));
+  }
+  set_num_threads(0);
+  for (size_t r = 1; r < results.size(); ++r)
+    for (const auto& [name, t] : results[0]) {
+      INFO(name);
+      REQUIRE(results[r].at(name).data == t.data);
+    }
 }

@@ -5,6 +5,9 @@
 // The task receives each tensor's data pointer and sizes through a
 // TaskCapture (constant sizes stay constants in the task). Slice [n0, n0 + rows) of a tensor is its
 // data from element n0 times the size of one batch element, with dim 0 set to rows.
+#include <algorithm>
+
+#include "codegen/fusion.hpp"
 #include "codegen/lower_ops.hpp"
 #include "codegen/task_capture.hpp"
 #include "ops/op_table.hpp"
@@ -74,6 +77,71 @@ void lower_batch_split(NodeCx& cx, LowerFn lower) {
     }
     NodeCx slice{te, cx.node, {slices.begin() + 1, slices.end()}, slices[0]};
     lower(slice);
+    te.b().CreateRetVoid();
+  }
+  e.run_tasks(task, capture.fill(e), tasks, parallel);
+}
+
+namespace {
+
+// How a leaf of a pointwise tree reads the batch: sliced with the result
+// (its dim 0 is the result's), whole (it broadcasts along dim 0: fewer
+// axes, or a dim 0 of 1, or one value), or not at all (anything else).
+enum class LeafSlice { kSliced, kWhole, kNo };
+
+LeafSlice leaf_slice(const TensorRef& x, const TensorRef& out) {
+  if (x.compute || !x.shape) return LeafSlice::kNo;
+  if (x.uniform || x.rank() < out.rank()) return LeafSlice::kWhole;
+  if (x.rank() > out.rank()) return LeafSlice::kNo;
+  if ((*x.shape)[0].is_one()) return LeafSlice::kWhole;
+  if (x.data && x.rank() == out.rank() && (*x.shape)[0] == (*out.shape)[0])
+    return LeafSlice::kSliced;
+  return LeafSlice::kNo;
+}
+
+}  // namespace
+
+void lower_pointwise_split(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+  if (out.rank() == 0 || !out.shape || !out.data) return lower_pointwise(e, t, out);
+  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root, t.loop_owner());
+  std::vector<LeafSlice> how;
+  for (ValueId l : leaves) how.push_back(leaf_slice(t.refs[static_cast<size_t>(l)], out));
+  if (std::any_of(how.begin(), how.end(), [](LeafSlice h) { return h == LeafSlice::kNo; }))
+    return lower_pointwise(e, t, out);
+  auto& b = e.b();
+  V batch = out.dims[0];
+  V row = e.product(out.dims, 1, out.rank());
+  V at_least_one = b.CreateSelect(b.CreateICmpSGT(row, e.i64(1)), row, e.i64(1));
+  V per_task =
+      b.CreateSDiv(e.add(e.i64(kTaskElements), e.sub(at_least_one, e.i64(1))), at_least_one);
+  V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
+  V parallel = b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements));
+
+  TaskCapture capture;
+  capture.add(per_task);
+  capture.add(out);
+  for (ValueId l : leaves) capture.add(t.refs[static_cast<size_t>(l)]);
+  llvm::Function* task = capture.task(e, std::string(op_name(t.g.node(t.root).op)) + ".slice");
+  {
+    Emitter te(e.module(), task, e.float_type());
+    V tcx = task->getArg(0);
+    V per = capture.take(te, tcx, per_task);
+    V first = te.mul(task->getArg(1), per);
+    auto slice = [&](TensorRef s) {
+      V left = te.sub(s.dims[0], first);
+      V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
+      V offset = te.mul(first, te.product(s.dims, 1, s.rank()));
+      s.data = te.b().CreateInBoundsGEP(te.elem_ty(s.dtype), s.data, offset);
+      s.dims[0] = rows;
+      return s;
+    };
+    TensorRef out_slice = slice(capture.take(te, tcx, out));
+    std::vector<TensorRef> refs = t.refs;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+      TensorRef x = capture.take(te, tcx, t.refs[static_cast<size_t>(leaves[i])]);
+      refs[static_cast<size_t>(leaves[i])] = how[i] == LeafSlice::kSliced ? slice(x) : x;
+    }
+    lower_pointwise(te, PointwiseTree{t.g, t.root, t.loop_of, refs, t.owner}, out_slice);
     te.b().CreateRetVoid();
   }
   e.run_tasks(task, capture.fill(e), tasks, parallel);

@@ -431,7 +431,8 @@ class GraphLowering {
           break;
       }
       if (pointwise(n.op)) {
-        lower_pointwise(e, PointwiseTree{g_, static_cast<ValueId>(v), plan_.loop_of, refs}, out);
+        lower_pointwise_split(e, PointwiseTree{g_, static_cast<ValueId>(v), plan_.loop_of, refs},
+                              out);
         refs[v] = out;
         continue;
       }

@@ -104,6 +104,11 @@ struct PointwiseTree {
 // One loop (or nest) computing the tree into `out`: each element from the
 // leaves' elements at that index, by the ops' scalar formulas.
 void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out);
+// The same in slices of the batch on the thread pool, as lower_batch_split
+// (lower_batch_split.cpp): the result and the leaves whose dim 0 is the
+// result's are sliced, leaves that broadcast along dim 0 are read whole.
+// Each element is computed from its own, so the bits are the same.
+void lower_pointwise_split(Emitter& e, const PointwiseTree& t, const TensorRef& out);
 // The tree's leaves (fused_leaves order) as its loops read them: a leaf of
 // one element loaded once, as a uniform value.
 std::vector<TensorRef> pointwise_leaves(Emitter& e, const PointwiseTree& t);
