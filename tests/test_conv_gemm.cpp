@@ -127,9 +127,10 @@ void check_case(OpKind op, const ConvCase& c, DType ft, const std::shared_ptr<Ji
 // blocks (a block is 1024 / (Ho*Wo) images, at least one); and sizes small
 // enough at batch 1 for the direct loops.
 const std::vector<ConvCase> kCases = {
-    {1, 28, 28, 8, 5, 5, 1, 0, {1, 3, 11}},   // examples/cnn.adj's first conv: one image a block
-                                              // (11 blocks: 4 lanes of 3, 3, 3 and 2)
-    {8, 12, 12, 16, 5, 5, 1, 0, {1, 5, 17}},  // its second: 16 images a block
+    {1, 28, 28, 8, 5, 5, 1, 0, {0, 1, 3, 11}},  // examples/cnn.adj's first conv: one image a block
+                                                // (11 blocks: 4 lanes of 3, 3, 3 and 2;
+                                                // 0 images: no block)
+    {8, 12, 12, 16, 5, 5, 1, 0, {1, 5, 17}},    // its second: 16 images a block
     {3, 9, 7, 4, 3, 2, 2, 1, {1, 2, 6}},
     {2, 6, 10, 3, 2, 3, 1, 2, {1, 4}},
     {2, 10, 10, 3, 3, 3, 1, 1, {1, 10, 23}},  // 10 images a block: 3 blocks at 23

@@ -324,7 +324,8 @@ void blocks_on_lanes(NodeCx& cx, const ConvGeometry& g, const BlockFn& block) {
   int64_t nb = block_images(g);
   V n = cx.out.dims[0];
   V blocks = ceil_div(e, n, nb);
-  V lanes = min(e, blocks, e.i64(kLanes));
+  // At least one lane: with no images (N = 0) it gets no blocks.
+  V lanes = max(e, min(e, blocks, e.i64(kLanes)), e.i64(1));
   V per_lane = e.b().CreateSDiv(e.add(blocks, e.sub(lanes, e.i64(1))), lanes);
   TaskCapture capture;
   capture.add(cx.out);
