@@ -174,3 +174,13 @@ TEST_CASE("native conv ops are the same bits for 1, 2 and 3 threads", "[conv_gem
       for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
     }
 }
+
+TEST_CASE("conv2d and conv2d_bwd_data are emitted as lanes of image blocks", "[conv_gemm]") {
+  // The comparisons above would pass with the serial block loop too.
+  const ConvCase& c = kCases[0];
+  for (OpKind op : {OpKind::conv2d, OpKind::conv2d_bwd_data}) {
+    INFO(op_name(op));
+    CHECK(emit_llvm_ir(op_graph(op, c, DType::f32)).find("@" + op_name(op) + ".lane(") !=
+          std::string::npos);
+  }
+}

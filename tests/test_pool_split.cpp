@@ -206,3 +206,23 @@ TEST_CASE("elementwise trees in slices of the batch are the same bits for 1, 2 a
       REQUIRE(results[r].at(name).data == t.data);
     }
 }
+
+TEST_CASE("pooling, elementwise trees and convolutions are emitted as tasks over the batch",
+          "[pool_split]") {
+  // The tests above would pass with the one-loop lowerings too; these
+  // check that the split ones are what code generation emits.
+  for (OpKind op : kOps) {
+    std::string ir = emit_llvm_ir(op_graph(op, kCases[0], DType::f32));
+    INFO(op_name(op));
+    CHECK(ir.find("@" + op_name(op) + ".slice(") != std::string::npos);
+  }
+  Graph g;
+  g.model = "tree";
+  g.float_type = DType::f32;
+  Builder b(g);
+  ValueId x =
+      b.make(OpKind::input, {},
+             Attrs{{"name", "x"}, {"dtype", "f32"}, {"shape", Shape{Dim::symbol("B"), 4, 8, 8}}});
+  g.outputs.push_back({"y", b.make(OpKind::tanh, {x}, {})});
+  CHECK(emit_llvm_ir(g).find("@tanh.slice(") != std::string::npos);
+}
