@@ -37,25 +37,44 @@ bool splittable(const NodeCx& cx) {
   return true;
 }
 
+// How the batch of a result `out` is cut: slices of `per_task` batch
+// elements (about kTaskElements result elements), `tasks` of them, on the
+// pool when `parallel`.
+struct Slicing {
+  V per_task, tasks, parallel;
+};
+
+Slicing slicing(Emitter& e, const TensorRef& out) {
+  auto& b = e.b();
+  V batch = out.dims[0];
+  V row = e.product(out.dims, 1, out.rank());  // result elements per batch element
+  V at_least_one = b.CreateSelect(b.CreateICmpSGT(row, e.i64(1)), row, e.i64(1));
+  V per_task =
+      b.CreateSDiv(e.add(e.i64(kTaskElements), e.sub(at_least_one, e.i64(1))), at_least_one);
+  V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
+  return {per_task, tasks, b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements))};
+}
+
+// Batch elements [first, min(dim 0, first + per)) of t, in a task.
+TensorRef slice_of(Emitter& te, TensorRef t, V first, V per) {
+  V left = te.sub(t.dims[0], first);
+  V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
+  V offset = te.mul(first, te.product(t.dims, 1, t.rank()));
+  t.data = te.b().CreateInBoundsGEP(te.elem_ty(t.dtype), t.data, offset);
+  t.dims[0] = rows;
+  return t;
+}
+
 }  // namespace
 
 void lower_batch_split(NodeCx& cx, LowerFn lower) {
   if (!splittable(cx)) return lower(cx);
   Emitter& e = cx.e;
-  auto& b = e.b();
   std::vector<const TensorRef*> tensors{&cx.out};
   for (const TensorRef& a : cx.args) tensors.push_back(&a);
-
-  V batch = cx.out.dims[0];
-  V row = e.product(cx.out.dims, 1, cx.out.rank());  // result elements per batch element
-  V at_least_one = b.CreateSelect(b.CreateICmpSGT(row, e.i64(1)), row, e.i64(1));
-  V per_task =
-      b.CreateSDiv(e.add(e.i64(kTaskElements), e.sub(at_least_one, e.i64(1))), at_least_one);
-  V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
-  V parallel = b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements));
-
+  Slicing cut = slicing(e, cx.out);
   TaskCapture capture;
-  capture.add(per_task);
+  capture.add(cut.per_task);
   for (const TensorRef* t : tensors) capture.add(*t);
   // The task: (context, index) computes batch elements [index * per_task,
   // min(batch, (index + 1) * per_task)).
@@ -63,23 +82,16 @@ void lower_batch_split(NodeCx& cx, LowerFn lower) {
   {
     Emitter te(e.module(), task, e.float_type());
     V tcx = task->getArg(0);
-    V per = capture.take(te, tcx, per_task);
+    V per = capture.take(te, tcx, cut.per_task);
     V first = te.mul(task->getArg(1), per);
     std::vector<TensorRef> slices;
-    for (const TensorRef* t : tensors) {
-      TensorRef s = capture.take(te, tcx, *t);
-      V left = te.sub(s.dims[0], first);
-      V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
-      V offset = te.mul(first, te.product(s.dims, 1, s.rank()));
-      s.data = te.b().CreateInBoundsGEP(te.elem_ty(s.dtype), s.data, offset);
-      s.dims[0] = rows;
-      slices.push_back(s);
-    }
+    for (const TensorRef* t : tensors)
+      slices.push_back(slice_of(te, capture.take(te, tcx, *t), first, per));
     NodeCx slice{te, cx.node, {slices.begin() + 1, slices.end()}, slices[0]};
     lower(slice);
     te.b().CreateRetVoid();
   }
-  e.run_tasks(task, capture.fill(e), tasks, parallel);
+  e.run_tasks(task, capture.fill(e), cut.tasks, cut.parallel);
 }
 
 namespace {
@@ -108,43 +120,28 @@ void lower_pointwise_split(Emitter& e, const PointwiseTree& t, const TensorRef& 
   for (ValueId l : leaves) how.push_back(leaf_slice(t.refs[static_cast<size_t>(l)], out));
   if (std::any_of(how.begin(), how.end(), [](LeafSlice h) { return h == LeafSlice::kNo; }))
     return lower_pointwise(e, t, out);
-  auto& b = e.b();
-  V batch = out.dims[0];
-  V row = e.product(out.dims, 1, out.rank());
-  V at_least_one = b.CreateSelect(b.CreateICmpSGT(row, e.i64(1)), row, e.i64(1));
-  V per_task =
-      b.CreateSDiv(e.add(e.i64(kTaskElements), e.sub(at_least_one, e.i64(1))), at_least_one);
-  V tasks = b.CreateSDiv(e.add(batch, e.sub(per_task, e.i64(1))), per_task);
-  V parallel = b.CreateICmpSGE(e.mul(batch, row), e.i64(kParallelElements));
-
+  Slicing cut = slicing(e, out);
   TaskCapture capture;
-  capture.add(per_task);
+  capture.add(cut.per_task);
   capture.add(out);
   for (ValueId l : leaves) capture.add(t.refs[static_cast<size_t>(l)]);
   llvm::Function* task = capture.task(e, std::string(op_name(t.g.node(t.root).op)) + ".slice");
   {
     Emitter te(e.module(), task, e.float_type());
     V tcx = task->getArg(0);
-    V per = capture.take(te, tcx, per_task);
+    V per = capture.take(te, tcx, cut.per_task);
     V first = te.mul(task->getArg(1), per);
-    auto slice = [&](TensorRef s) {
-      V left = te.sub(s.dims[0], first);
-      V rows = te.b().CreateSelect(te.b().CreateICmpSLT(left, per), left, per);
-      V offset = te.mul(first, te.product(s.dims, 1, s.rank()));
-      s.data = te.b().CreateInBoundsGEP(te.elem_ty(s.dtype), s.data, offset);
-      s.dims[0] = rows;
-      return s;
-    };
-    TensorRef out_slice = slice(capture.take(te, tcx, out));
+    TensorRef out_slice = slice_of(te, capture.take(te, tcx, out), first, per);
     std::vector<TensorRef> refs = t.refs;
     for (size_t i = 0; i < leaves.size(); ++i) {
       TensorRef x = capture.take(te, tcx, t.refs[static_cast<size_t>(leaves[i])]);
-      refs[static_cast<size_t>(leaves[i])] = how[i] == LeafSlice::kSliced ? slice(x) : x;
+      refs[static_cast<size_t>(leaves[i])] =
+          how[i] == LeafSlice::kSliced ? slice_of(te, x, first, per) : x;
     }
     lower_pointwise(te, PointwiseTree{t.g, t.root, t.loop_of, refs, t.owner}, out_slice);
     te.b().CreateRetVoid();
   }
-  e.run_tasks(task, capture.fill(e), tasks, parallel);
+  e.run_tasks(task, capture.fill(e), cut.tasks, cut.parallel);
 }
 
 }  // namespace adjoint::codegen
