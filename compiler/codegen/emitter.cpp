@@ -168,13 +168,7 @@ void Emitter::strided_nest(const std::vector<llvm::Value*>& extents,
 }
 
 void Emitter::if_then(llvm::Value* cond, const std::function<void()>& then) {
-  llvm::BasicBlock* yes = llvm::BasicBlock::Create(ctx(), "then", f_);
-  llvm::BasicBlock* join = llvm::BasicBlock::Create(ctx(), "endif", f_);
-  b_.CreateCondBr(cond, yes, join);
-  b_.SetInsertPoint(yes);
-  then();
-  b_.CreateBr(join);
-  b_.SetInsertPoint(join);
+  if_else(cond, then, [] {});  // the empty block goes in the first simplification
 }
 
 void Emitter::if_else(llvm::Value* cond, const std::function<void()>& then,

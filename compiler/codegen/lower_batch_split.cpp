@@ -3,9 +3,13 @@
 // the whole batch by the thread pool (Emitter::run_tasks).
 //
 // The task receives each tensor's data pointer and sizes through a
-// TaskCapture (constant sizes stay constants in the task). Slice [n0, n0 + rows) of a tensor is its
-// data from element n0 times the size of one batch element, with dim 0 set to rows.
+// TaskCapture (constant sizes stay constants in the task). Slice
+// [n0, n0 + rows) of a tensor is its data from element n0 times the size of
+// one batch element, with dim 0 set to rows.
 #include <algorithm>
+#include <functional>
+#include <stdexcept>
+#include <string>
 
 #include "codegen/fusion.hpp"
 #include "codegen/lower_ops.hpp"
@@ -24,18 +28,6 @@ constexpr int64_t kParallelElements = int64_t{1} << 15;
 
 // Elements of the result each task aims to compute.
 constexpr int64_t kTaskElements = int64_t{1} << 13;
-
-// Whether every tensor of the node is a plain buffer with the result's
-// batch size as its dim 0 (the same symbolic size, so equal at run time).
-bool splittable(const NodeCx& cx) {
-  const TensorRef& out = cx.out;
-  if (out.rank() == 0 || !out.shape || !out.data) return false;
-  for (const TensorRef& a : cx.args) {
-    if (a.rank() == 0 || !a.shape || !a.data || a.uniform || a.compute) return false;
-    if ((*a.shape)[0] != (*out.shape)[0]) return false;
-  }
-  return true;
-}
 
 // How the batch of a result `out` is cut: slices of `per_task` batch
 // elements (about kTaskElements result elements), `tasks` of them, on the
@@ -65,38 +57,7 @@ TensorRef slice_of(Emitter& te, TensorRef t, V first, V per) {
   return t;
 }
 
-}  // namespace
-
-void lower_batch_split(NodeCx& cx, LowerFn lower) {
-  if (!splittable(cx)) return lower(cx);
-  Emitter& e = cx.e;
-  std::vector<const TensorRef*> tensors{&cx.out};
-  for (const TensorRef& a : cx.args) tensors.push_back(&a);
-  Slicing cut = slicing(e, cx.out);
-  TaskCapture capture;
-  capture.add(cut.per_task);
-  for (const TensorRef* t : tensors) capture.add(*t);
-  // The task: (context, index) computes batch elements [index * per_task,
-  // min(batch, (index + 1) * per_task)).
-  llvm::Function* task = capture.task(e, std::string(op_name(cx.node.op)) + ".slice");
-  {
-    Emitter te(e.module(), task, e.float_type());
-    V tcx = task->getArg(0);
-    V per = capture.take(te, tcx, cut.per_task);
-    V first = te.mul(task->getArg(1), per);
-    std::vector<TensorRef> slices;
-    for (const TensorRef* t : tensors)
-      slices.push_back(slice_of(te, capture.take(te, tcx, *t), first, per));
-    NodeCx slice{te, cx.node, {slices.begin() + 1, slices.end()}, slices[0]};
-    lower(slice);
-    te.b().CreateRetVoid();
-  }
-  e.run_tasks(task, capture.fill(e), cut.tasks, cut.parallel);
-}
-
-namespace {
-
-// How a leaf of a pointwise tree reads the batch: sliced with the result
+// How an operand reads the batch: sliced with the result
 // (its dim 0 is the result's), whole (it broadcasts along dim 0: fewer
 // axes, or a dim 0 of 1, or one value), or not at all (anything else).
 enum class LeafSlice { kSliced, kWhole, kNo };
@@ -111,37 +72,83 @@ LeafSlice leaf_slice(const TensorRef& x, const TensorRef& out) {
   return LeafSlice::kNo;
 }
 
-}  // namespace
+// A slice of the batch: its result and operands (`in`, in order).
+using SliceFn =
+    std::function<void(Emitter& te, const TensorRef& out, const std::vector<TensorRef>& in)>;
 
-void lower_pointwise_split(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
-  if (out.rank() == 0 || !out.shape || !out.data) return lower_pointwise(e, t, out);
-  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root, t.loop_owner());
-  std::vector<LeafSlice> how;
-  for (ValueId l : leaves) how.push_back(leaf_slice(t.refs[static_cast<size_t>(l)], out));
-  if (std::any_of(how.begin(), how.end(), [](LeafSlice h) { return h == LeafSlice::kNo; }))
-    return lower_pointwise(e, t, out);
+// Emits `body` into a task `name` that computes a slice of the batch of
+// `out`, and runs it over the batch: `out` and the operands marked kSliced
+// are cut along dim 0, the others passed whole.
+void run_in_slices(Emitter& e, const std::string& name, const TensorRef& out,
+                   const std::vector<TensorRef>& in, const std::vector<LeafSlice>& how,
+                   const SliceFn& body) {
   Slicing cut = slicing(e, out);
   TaskCapture capture;
   capture.add(cut.per_task);
   capture.add(out);
-  for (ValueId l : leaves) capture.add(t.refs[static_cast<size_t>(l)]);
-  llvm::Function* task = capture.task(e, std::string(op_name(t.g.node(t.root).op)) + ".slice");
+  for (const TensorRef& x : in) capture.add(x);
+  llvm::Function* task = capture.task(e, name);
   {
     Emitter te(e.module(), task, e.float_type());
     V tcx = task->getArg(0);
     V per = capture.take(te, tcx, cut.per_task);
     V first = te.mul(task->getArg(1), per);
     TensorRef out_slice = slice_of(te, capture.take(te, tcx, out), first, per);
-    std::vector<TensorRef> refs = t.refs;
-    for (size_t i = 0; i < leaves.size(); ++i) {
-      TensorRef x = capture.take(te, tcx, t.refs[static_cast<size_t>(leaves[i])]);
-      refs[static_cast<size_t>(leaves[i])] =
-          how[i] == LeafSlice::kSliced ? slice_of(te, x, first, per) : x;
+    std::vector<TensorRef> in_slices;
+    for (size_t i = 0; i < in.size(); ++i) {
+      TensorRef x = capture.take(te, tcx, in[i]);
+      in_slices.push_back(how[i] == LeafSlice::kSliced ? slice_of(te, x, first, per) : x);
     }
-    lower_pointwise(te, PointwiseTree{t.g, t.root, t.loop_of, refs, t.owner}, out_slice);
+    body(te, out_slice, in_slices);
     te.b().CreateRetVoid();
   }
   e.run_tasks(task, capture.fill(e), cut.tasks, cut.parallel);
+}
+
+// Whether the result can be sliced, and how each of `in` reads the batch
+// (empty: not splittable).
+std::vector<LeafSlice> slicing_of(const TensorRef& out, const std::vector<TensorRef>& in) {
+  if (out.rank() == 0 || !out.shape || !out.data) return {};
+  std::vector<LeafSlice> how;
+  for (const TensorRef& x : in) {
+    how.push_back(leaf_slice(x, out));
+    if (how.back() == LeafSlice::kNo) return {};
+  }
+  return how;
+}
+
+}  // namespace
+
+void lower_batch_split(NodeCx& cx, LowerFn lower) {
+  // The task gets no scratch, epilogue or second result.
+  if (lowering_of(cx.node.op).scratch || lowering_of(cx.node.op).epilogue ||
+      lowering_of(cx.node.op).alongside)
+    throw std::logic_error("batch_split: " + op_name(cx.node.op) + " needs more than its operands");
+  std::vector<LeafSlice> how = slicing_of(cx.out, cx.args);
+  // Every operand sliced with the result, or lowered as one.
+  if (how.empty() ||
+      std::any_of(how.begin(), how.end(), [](LeafSlice h) { return h != LeafSlice::kSliced; }))
+    return lower(cx);
+  run_in_slices(cx.e, op_name(cx.node.op) + ".slice", cx.out, cx.args, how,
+                [&](Emitter& te, const TensorRef& out, const std::vector<TensorRef>& in) {
+                  NodeCx slice{te, cx.node, in, out};
+                  lower(slice);
+                });
+}
+
+void lower_pointwise_split(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+  std::vector<ValueId> leaves = fused_leaves(t.g, t.loop_of, t.root, t.loop_owner());
+  std::vector<TensorRef> in;
+  for (ValueId l : leaves) in.push_back(t.refs[static_cast<size_t>(l)]);
+  std::vector<LeafSlice> how = slicing_of(out, in);
+  if (how.empty()) return lower_pointwise(e, t, out);
+  run_in_slices(
+      e, op_name(t.g.node(t.root).op) + ".slice", out, in, how,
+      [&](Emitter& te, const TensorRef& out_slice, const std::vector<TensorRef>& slices) {
+        std::vector<TensorRef> refs = t.refs;
+        for (size_t i = 0; i < leaves.size(); ++i) refs[static_cast<size_t>(leaves[i])] = slices[i];
+        lower_pointwise(te, PointwiseTree{t.g, t.root, t.loop_of, refs, t.owner}, out_slice);
+      });
 }
 
 }  // namespace adjoint::codegen

@@ -387,8 +387,9 @@ void lower_conv2d_bwd_data_gemm(NodeCx& cx, const ConvGeometry& g) {
         V k = dy.dims[1], taps = e.i64(g.taps());
         V cols = e.mul(count, e.i64(g.pixels()));
         int64_t image = g.c * g.h * g.w;
-        V base = e.mul(first, e.i64(image));
-        e.loop(e.mul(count, e.i64(image)), [&](V i) { e.store(dx, e.add(base, i), e.fconst(0)); });
+        TensorRef images = buffer(e, element_ptr(e, dx.data, e.mul(first, e.i64(image))));
+        images.dims = {e.mul(count, e.i64(image))};
+        e.fill(images, e.fconst(0));
         V dy_block = gather_block(e, g, dy, k, first, count, cols, sc.mat);
         emit_gemm(e, taps, cols, k, transposed(w.data, taps, e), rows(dy_block, cols, e), sc.col,
                   sc.gemm);
