@@ -16,6 +16,7 @@
 #include "ir/builder.hpp"
 #include "jit/jit.hpp"
 #include "ops/op_table.hpp"
+#include "support/native_check.hpp"
 
 using namespace adjoint;
 
@@ -55,32 +56,12 @@ std::pair<std::vector<Shape>, Attrs> operands(OpKind op, const ConvCase& c) {
 
 // A graph with inputs a0, a1 and output y = op(a0, a1).
 Graph op_graph(OpKind op, const ConvCase& c, DType ft) {
-  Graph g;
-  g.model = "conv_gemm";
-  g.float_type = ft;
-  Builder b(g);
   auto [shapes, attrs] = operands(op, c);
-  std::vector<ValueId> args;
-  for (size_t i = 0; i < shapes.size(); ++i)
-    args.push_back(b.make(
-        OpKind::input, {},
-        Attrs{{"name", "a" + std::to_string(i)}, {"dtype", dtype_name(ft)}, {"shape", shapes[i]}}));
-  g.outputs.push_back({"y", b.make(op, args, attrs)});
-  return g;
+  return testing::single_op_graph("conv_gemm", op, shapes, attrs, ft);
 }
 
-// Leaves for batch n: uniform in [-1, 1], rounded to float for f32 models so
-// both sides read the same numbers.
 TensorMap random_leaves(OpKind op, const ConvCase& c, DType ft, int64_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<double> u(-1, 1);
-  TensorMap leaves;
-  auto [shapes, attrs] = operands(op, c);
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    DTensor t(eval_shape(shapes[i], {{"B", n}}));
-    for (double& v : t.data) v = ft == DType::f32 ? static_cast<float>(u(rng)) : u(rng);
-    leaves["a" + std::to_string(i)] = t;
-  }
-  return leaves;
+  return testing::single_op_leaves(operands(op, c).first, ft, n, rng);
 }
 
 TensorMap absolute(TensorMap leaves) {
@@ -161,17 +142,9 @@ TEST_CASE("native conv ops are the same bits for 1, 2 and 3 threads", "[conv_gem
        {ConvCase{8, 12, 12, 16, 5, 5, 1, 0, {40}}, ConvCase{1, 28, 28, 8, 5, 5, 1, 2, {13}}})
     for (OpKind op : kOps) {
       INFO(op_name(op) << " C " << c.c << " batch " << c.batches[0]);
-      Graph g = op_graph(op, c, DType::f32);
-      NativeModel m = NativeModel::compile(g, jit);
+      NativeModel m = NativeModel::compile(op_graph(op, c, DType::f32), jit);
       TensorMap leaves = random_leaves(op, c, DType::f32, c.batches[0], rng);
-      std::vector<DTensor> results;
-      for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
-        REQUIRE(num_threads() == threads);
-        results.push_back(m.forward(leaves).at("y"));
-      }
-      set_num_threads(0);
-      for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
+      CHECK(testing::thread_count_difference([&] { return m.forward(leaves); }) == "");
     }
 }
 

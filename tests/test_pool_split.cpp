@@ -52,33 +52,16 @@ std::pair<std::vector<Shape>, Attrs> operands(OpKind op, const PoolCase& c) {
 
 // A graph with inputs a0, a1, ... and output y = op(a0, ...).
 Graph op_graph(OpKind op, const PoolCase& c, DType ft) {
-  Graph g;
-  g.model = "pool_split";
-  g.float_type = ft;
-  Builder b(g);
   auto [shapes, attrs] = operands(op, c);
-  std::vector<ValueId> args;
-  for (size_t i = 0; i < shapes.size(); ++i)
-    args.push_back(b.make(
-        OpKind::input, {},
-        Attrs{{"name", "a" + std::to_string(i)}, {"dtype", dtype_name(ft)}, {"shape", shapes[i]}}));
-  g.outputs.push_back({"y", b.make(op, args, attrs)});
-  return g;
+  return testing::single_op_graph("pool_split", op, shapes, attrs, ft);
 }
 
-// Operands for batch n: uniform in [-1, 1], rounded to float for f32 models
-// so both sides read the same numbers; a few ties, so that which maximum of
-// a window is taken matters.
+// Operands for batch n (testing::single_op_leaves) with a few ties, so that
+// which maximum of a window is taken matters.
 TensorMap random_leaves(OpKind op, const PoolCase& c, DType ft, int64_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<double> u(-1, 1);
-  TensorMap leaves;
-  auto [shapes, attrs] = operands(op, c);
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    DTensor t(eval_shape(shapes[i], {{"B", n}}));
-    for (double& v : t.data) v = ft == DType::f32 ? static_cast<float>(u(rng)) : u(rng);
+  TensorMap leaves = testing::single_op_leaves(operands(op, c).first, ft, n, rng);
+  for (auto& [name, t] : leaves)
     for (size_t k = 0; k + 1 < t.data.size(); k += 7) t.data[k + 1] = t.data[k];
-    leaves["a" + std::to_string(i)] = t;
-  }
   return leaves;
 }
 
@@ -129,14 +112,7 @@ TEST_CASE("pooling in slices of the batch is the same bits for 1, 2 and 3 thread
     INFO(op_name(op));
     NativeModel m = NativeModel::compile(op_graph(op, c, DType::f32), jit);
     TensorMap leaves = random_leaves(op, c, DType::f32, 230, rng);
-    std::vector<DTensor> results;
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      REQUIRE(num_threads() == threads);
-      results.push_back(m.forward(leaves).at("y"));
-    }
-    set_num_threads(0);
-    for (size_t r = 1; r < results.size(); ++r) REQUIRE(results[r].data == results[0].data);
+    CHECK(testing::thread_count_difference([&] { return m.forward(leaves); }) == "");
   }
 }
 
@@ -193,18 +169,7 @@ TEST_CASE("elementwise trees in slices of the batch are the same bits for 1, 2 a
   Model m = cc.compile_string(text);
   Inputs in = apitest::random_inputs(m, 40, 9);
   Params p = m.init_params(9);
-  std::vector<TensorMap> results;
-  for (int threads : {1, 2, 3}) {
-    set_num_threads(threads);
-    REQUIRE(num_threads() == threads);
-    results.push_back(pointwise_results(m, in, p));
-  }
-  set_num_threads(0);
-  for (size_t r = 1; r < results.size(); ++r)
-    for (const auto& [name, t] : results[0]) {
-      INFO(name);
-      REQUIRE(results[r].at(name).data == t.data);
-    }
+  CHECK(testing::thread_count_difference([&] { return pointwise_results(m, in, p); }) == "");
 }
 
 TEST_CASE("pooling, elementwise trees and convolutions are emitted as tasks over the batch",
@@ -225,4 +190,15 @@ TEST_CASE("pooling, elementwise trees and convolutions are emitted as tasks over
              Attrs{{"name", "x"}, {"dtype", "f32"}, {"shape", Shape{Dim::symbol("B"), 4, 8, 8}}});
   g.outputs.push_back({"y", b.make(OpKind::tanh, {x}, {})});
   CHECK(emit_llvm_ir(g).find("@tanh.slice(") != std::string::npos);
+}
+
+TEST_CASE("the thread-count comparison sees a result that depends on the thread count",
+          "[pool_split][threads]") {
+  // The tests above would pass if thread_count_difference never reported.
+  CHECK(testing::thread_count_difference([] {
+          return TensorMap{{"n", DTensor({}, static_cast<double>(num_threads()))}};
+        }) == "n differs at 2 threads from 1");
+  CHECK(testing::thread_count_difference([] {
+          return TensorMap{{"one", DTensor({}, 1.0)}};
+        }) == "");
 }

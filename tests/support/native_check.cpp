@@ -1,5 +1,6 @@
 #include "support/native_check.hpp"
 
+#include <adjoint/adjoint.hpp>
 #include <cmath>
 #include <random>
 #include <sstream>
@@ -78,6 +79,53 @@ Comparison compare_results(const TensorMap& native, const TensorMap& ref, double
   }
   c.report = report.str();
   return c;
+}
+
+Graph single_op_graph(const std::string& model, OpKind op, const std::vector<Shape>& shapes,
+                      const Attrs& attrs, DType ft) {
+  Graph g;
+  g.model = model;
+  g.float_type = ft;
+  Builder b(g);
+  std::vector<ValueId> args;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    args.push_back(b.make(
+        OpKind::input, {},
+        Attrs{{"name", "a" + std::to_string(i)}, {"dtype", dtype_name(ft)}, {"shape", shapes[i]}}));
+  g.outputs.push_back({"y", b.make(op, args, attrs)});
+  return g;
+}
+
+TensorMap single_op_leaves(const std::vector<Shape>& shapes, DType ft, int64_t n,
+                           std::mt19937& rng) {
+  std::uniform_real_distribution<double> u(-1, 1);
+  TensorMap leaves;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    DTensor t(eval_shape(shapes[i], {{"B", n}}));
+    for (double& v : t.data) v = ft == DType::f32 ? static_cast<float>(u(rng)) : u(rng);
+    leaves["a" + std::to_string(i)] = t;
+  }
+  return leaves;
+}
+
+std::string thread_count_difference(const std::function<TensorMap()>& run) {
+  std::vector<TensorMap> results;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    if (num_threads() != threads) {
+      set_num_threads(0);
+      return "the pool did not take " + std::to_string(threads) + " threads";
+    }
+    results.push_back(run());
+  }
+  set_num_threads(0);
+  for (size_t r = 1; r < results.size(); ++r)
+    for (const auto& [name, t] : results[0]) {
+      auto it = results[r].find(name);
+      if (it == results[r].end() || it->second.data != t.data)
+        return name + " differs at " + std::to_string(r + 1) + " threads from 1";
+    }
+  return "";
 }
 
 }  // namespace adjoint::testing
