@@ -118,22 +118,44 @@ TEST_CASE("generated GEMM matches a plain product for every transpose and edge",
 }
 
 TEST_CASE("GEMM results are the same bits for 1, 2 and 3 threads", "[gemm][threads]") {
+  // Big enough for the pool: C is cut into one region per thread, along n
+  // when n >= m, else along m, each region with its own share of scratch.
+  const std::vector<Case> cases = {
+      {300, 700, 520},  // along n; several k blocks, n blocks and strips
+      {700, 300, 37},   // along m; a short last region; a k that leaves the
+                        // regions' scratch shares unaligned unless rounded
+      {128, 512, 10},   // along n, k below a vector
+      {40, 33, 600}};   // along n: regions of one panel and a partial one
   adjoint::Compiler cc(adjoint::CompileOptions{.cache = false});
-  adjoint::Model model = cc.compile_string(program(true, false, "f32"), "gemm.adj");
   std::mt19937 rng(11);
-  Case c{300, 700, 520};  // several k blocks, n blocks and strips: big enough for the pool
-  Tensor a = random_tensor(ElemType::f32, {c.k, c.m}, rng);
-  Tensor b = random_tensor(ElemType::f32, {c.k, c.n}, rng);
-  adjoint::Inputs in{{"a", a}, {"b", b}};
-  std::vector<Tensor> results;
-  for (int threads : {1, 2, 3}) {
-    adjoint::set_num_threads(threads);
-    REQUIRE(adjoint::num_threads() == threads);
-    results.push_back(model.forward(in, {})["c"]);
+  for (const char* dtype : {"f32", "f64"}) {
+    ElemType et = std::string(dtype) == "f32" ? ElemType::f32 : ElemType::f64;
+    adjoint::Model model = cc.compile_string(program(true, false, dtype), "gemm.adj");
+    for (const Case& c : cases) {
+      INFO(dtype << " m=" << c.m << " n=" << c.n << " k=" << c.k);
+      Tensor a = random_tensor(et, {c.k, c.m}, rng);
+      Tensor b = random_tensor(et, {c.k, c.n}, rng);
+      adjoint::Inputs in{{"a", a}, {"b", b}};
+      std::vector<Tensor> results;
+      for (int threads : {1, 2, 3}) {
+        adjoint::set_num_threads(threads);
+        REQUIRE(adjoint::num_threads() == threads);
+        results.push_back(model.forward(in, {})["c"]);
+      }
+      adjoint::set_num_threads(0);
+      std::vector<double> want, mag;
+      reference(a, b, true, false, c, want, mag);
+      double unit = et == ElemType::f32 ? 6e-8 : 1.2e-16;
+      for (size_t i = 0; i < want.size(); ++i) {
+        double tol = 2.0 * unit * static_cast<double>(c.k + 2) * mag[i] + 1e-300;
+        if (std::abs(at(results[0], static_cast<int64_t>(i)) - want[i]) > tol)
+          FAIL("element " << i << ": got " << at(results[0], static_cast<int64_t>(i)) << ", want "
+                          << want[i]);
+      }
+      for (size_t r = 1; r < results.size(); ++r)
+        REQUIRE(std::memcmp(results[0].raw(), results[r].raw(), results[0].bytes()) == 0);
+    }
   }
-  adjoint::set_num_threads(0);
-  for (size_t r = 1; r < results.size(); ++r)
-    REQUIRE(std::memcmp(results[0].raw(), results[r].raw(), results[0].bytes()) == 0);
 }
 
 TEST_CASE("a whole training step is the same bits for 1, 2 and 3 threads", "[gemm][threads]") {

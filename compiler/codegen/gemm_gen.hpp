@@ -31,7 +31,11 @@ using V = llvm::Value*;
 enum Field {
   kA, kArs, kAcs,   // A and its strides
   kB, kBrs, kBcs,   // B and its strides
-  kC, kLdc, kM,     // C, its row length, its rows
+  kC, kLdc,         // C and its row length
+  kM, kN, kK,       // the product's sizes
+  kSplitN, kRegion, // regions: cut along n (else m), columns (rows) each
+  kScratch, kLaneElems, // all regions' scratch, and each region's share (elements)
+  kRow0, kCol0,     // the region's place in C (for the epilogue)
   kIc, kMc,         // the current block of m: first row, rows
   kPc, kKc,         // the current block of k
   kJc, kNc,         // the current block of n
@@ -44,8 +48,13 @@ enum Field {
 // clang-format on
 
 inline bool is_pointer_field(int f) {
-  return f == kA || f == kB || f == kC || f == kAp || f == kBp || f == kEpi || f == kEpiCx;
+  return f == kA || f == kB || f == kC || f == kScratch || f == kAp || f == kBp || f == kEpi ||
+         f == kEpiCx;
 }
+
+// Elements of scratch one region of an m x n x k product packs into: a
+// kc x nc block of B and an mc x kc block of A, each no larger than needed.
+V lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k);
 
 class GemmGen {
  public:
@@ -190,9 +199,14 @@ class GemmGen {
   // the packed A block (which stays in L2); after the last k block, the
   // epilogue on the mc x NR block of C just finished, still in cache. The
   // reuse relies on build_gemm's loop order (rows innermost, the first
-  // block first, the pool's barrier between blocks) and on packa never
-  // writing the B region.
+  // block first, one thread per region) and on packa never writing the B
+  // region.
   llvm::Function* panel_task();
+
+  // region(ctx, r): the blocked product (blocks of n, then k, then m) on
+  // the r-th region of C, on the calling thread with the r-th share of the
+  // scratch.
+  llvm::Function* region_task();
 
   // epi(epi_cx, r0, rows, c0, cols) when epi is not null.
   void call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols);

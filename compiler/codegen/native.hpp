@@ -78,8 +78,8 @@ std::string emit_native_asm(const Graph& g);
 
 // Ahead-of-time compilation (`adjc compile`): a relocatable object for the
 // host CPU with `g`'s entry points (the C ABI of adjoint/abi.h) and the GEMM
-// routines they call, linked in and internal. It needs adj_parallel_for
-// (libadjoint_runtime) and libm (with libmvec) at link time.
+// routines they call, linked in and internal. It needs adj_parallel_for and
+// adj_parallel_width (libadjoint_runtime) and libm (with libmvec) at link time.
 std::string compile_object(const Graph& g);
 
 // The prefix of `g`'s entry points: `<prefix>_grad`, `<prefix>_forward`, ...

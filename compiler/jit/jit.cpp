@@ -98,6 +98,8 @@ llvm::Expected<orc::JITDylibSP> setup_process_symbols(orc::LLJIT& j) {
   orc::SymbolMap runtime;
   runtime[j.mangleAndIntern("adj_parallel_for")] = {orc::ExecutorAddr::fromPtr(&adj_parallel_for),
                                                     llvm::JITSymbolFlags::Exported};
+  runtime[j.mangleAndIntern("adj_parallel_width")] = {
+      orc::ExecutorAddr::fromPtr(&adj_parallel_width), llvm::JITSymbolFlags::Exported};
   if (llvm::Error err = jd.define(orc::absoluteSymbols(std::move(runtime)))) return err;
   return &jd;
 }

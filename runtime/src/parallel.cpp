@@ -155,3 +155,5 @@ extern "C" void adj_parallel_for(int64_t n, adj_task_fn fn, void* ctx) { pool().
 extern "C" void adj_set_num_threads(int32_t n) { pool().resize(n <= 0 ? all_cores() : n); }
 
 extern "C" int32_t adj_num_threads(void) { return pool().size(); }
+
+extern "C" int32_t adj_parallel_width(void) { return in_task ? 1 : pool().size(); }

@@ -29,6 +29,11 @@ void adj_parallel_for(int64_t n, adj_task_fn fn, void *ctx);
 void adj_set_num_threads(int32_t n);
 int32_t adj_num_threads(void);
 
+/* Threads an adj_parallel_for called from here would run on: 1 inside a
+ * task (its tasks run inline), else adj_num_threads(). Work that splits
+ * itself into one part per thread asks this. */
+int32_t adj_parallel_width(void);
+
 #ifdef __cplusplus
 }
 #endif
