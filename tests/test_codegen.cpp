@@ -9,9 +9,11 @@
 
 #include "autodiff/reverse_mode.hpp"
 #include "codegen/native.hpp"
+#include "frontend/frontend.hpp"
 #include "ir/builder.hpp"
 #include "jit/jit.hpp"
 #include "passes/pipeline.hpp"
+#include "stages.hpp"
 #include "support/native_check.hpp"
 
 using namespace adjoint;
@@ -81,4 +83,56 @@ TEST_CASE("the native/reference comparison notices differences", "[codegen]") {
   CHECK_FALSE(compare_results({{"y", DTensor({2}, {1.0, -3.0})}}, ref, 1e-12).ok);
   TensorMap nan_ref{{"x", DTensor({1}, {NAN})}};
   CHECK(compare_results(nan_ref, nan_ref, 1e-12).ok);
+}
+
+namespace {
+
+// The function `name` in an LLVM module's text, up to the next definition.
+std::string function_text(const std::string& module, const std::string& name) {
+  for (size_t at = module.find("\ndefine "); at != std::string::npos;
+       at = module.find("\ndefine ", at + 1)) {
+    size_t line_end = module.find('\n', at + 1);
+    if (module.substr(at, line_end - at).find("@" + name + "(") == std::string::npos) continue;
+    return module.substr(at, module.find("\ndefine ", at + 1) - at);
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("a pointwise loop that overwrites its operand in place is vectorised", "[codegen]") {
+  // tiny's tanh overwrites the product before it in place (the memory
+  // plan's in-place chain). Without the parallel-loop marks the vectoriser
+  // guarded its vector loop with an overlap check, which equal pointers
+  // fail: the loop ran scalar, one exp call an element.
+  SourceManager sm;
+  uint32_t file = sm.add("tiny.adj", R"(model tiny
+input x : f32[B, 2]
+input t : f32[B, 1]
+param W1 : f32[8, 2] = glorot_uniform
+param b1 : f32[8]
+param W2 : f32[1, 8] = glorot_uniform
+param b2 : f32[1]
+h = tanh(x @ W1.T + b1)
+y = sigmoid(h @ W2.T + b2)
+loss = mse(y, t)
+minimize loss
+)");
+  Diagnostics d(sm);
+  std::optional<Graph> ir = compile_source(sm, file, d);
+  REQUIRE(ir);
+  Graph g = run_pipeline(*ir).opt;
+  std::string plain = function_text(emit_llvm_ir(g), "tanh.slice");
+  REQUIRE(!plain.empty());
+  CHECK(plain.find("!llvm.access.group") != std::string::npos);
+  std::string module = emit_llvm_ir(g, true);
+  std::string opt = function_text(module, "tanh.slice");
+  INFO(opt);
+  // No run-time overlap check left, and exp in vector form.
+  CHECK(opt.find("x float> @") != std::string::npos);
+  CHECK(opt.find("exp") != std::string::npos);
+  for (const char* check : {"diff.check", "found.conflict", "memcheck"}) {
+    INFO(check);
+    CHECK(opt.find(check) == std::string::npos);
+  }
 }

@@ -1,6 +1,7 @@
 #include "codegen/emitter.hpp"
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 namespace adjoint::codegen {
@@ -119,19 +120,56 @@ void Emitter::loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body
   LoopBody inside = body_;
   body_ = outer;
   i->addIncoming(add(i, i64(1)), b_.GetInsertBlock());
+  if (access_group_) mark_parallel(inner, head);
   llvm::BranchInst* back = b_.CreateBr(head);
   bool unroll = c && !inside.rolled && inside.copies <= kUnrolledCopies / c->getSExtValue();
+  std::vector<llvm::Metadata*> props{nullptr};
   if (unroll) {
-    llvm::MDNode* full =
-        llvm::MDNode::get(ctx(), {llvm::MDString::get(ctx(), "llvm.loop.unroll.full")});
-    llvm::MDNode* id = llvm::MDNode::getDistinct(ctx(), {nullptr, full});
-    id->replaceOperandWith(0, id);
-    back->setMetadata(llvm::LLVMContext::MD_loop, id);
+    props.push_back(
+        llvm::MDNode::get(ctx(), {llvm::MDString::get(ctx(), "llvm.loop.unroll.full")}));
     body_.copies = std::max(body_.copies, inside.copies * c->getSExtValue());
   } else {
     body_.rolled = true;
   }
+  if (access_group_)
+    props.push_back(llvm::MDNode::get(
+        ctx(), {llvm::MDString::get(ctx(), "llvm.loop.parallel_accesses"), access_group_}));
+  if (props.size() > 1) {
+    llvm::MDNode* id = llvm::MDNode::getDistinct(ctx(), props);
+    id->replaceOperandWith(0, id);
+    back->setMetadata(llvm::LLVMContext::MD_loop, id);
+  }
   b_.SetInsertPoint(done);
+}
+
+void Emitter::with_parallel_loops(const std::function<void()>& emit) {
+  llvm::MDNode* outer = access_group_;
+  // An access group is a distinct node with no operands.
+  access_group_ = llvm::MDNode::getDistinct(ctx(), {});
+  try {
+    emit();
+  } catch (...) {
+    access_group_ = outer;
+    throw;
+  }
+  access_group_ = outer;
+}
+
+// Puts every load and store of the loop body (the blocks reachable from
+// `first` without passing the loop's `head`) in the current access group.
+void Emitter::mark_parallel(llvm::BasicBlock* first, llvm::BasicBlock* head) {
+  std::vector<llvm::BasicBlock*> todo{first};
+  std::set<llvm::BasicBlock*> seen{first, head};
+  while (!todo.empty()) {
+    llvm::BasicBlock* bb = todo.back();
+    todo.pop_back();
+    for (llvm::Instruction& inst : *bb)
+      if (inst.mayReadOrWriteMemory() && !llvm::isa<llvm::CallInst>(inst))
+        inst.setMetadata(llvm::LLVMContext::MD_access_group, access_group_);
+    if (llvm::Instruction* term = bb->getTerminator())
+      for (llvm::BasicBlock* next : llvm::successors(term))
+        if (seen.insert(next).second) todo.push_back(next);
+  }
 }
 
 void Emitter::run_tasks(llvm::Function* task, llvm::Value* task_cx, llvm::Value* n,

@@ -94,6 +94,15 @@ class Emitter {
   // or a product over k = 2.
   static constexpr int64_t kUnrolledCopies = 4;
   void loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body);
+
+  // Runs `emit` with the loops it emits marked as having no dependences
+  // between iterations (llvm.loop.parallel_accesses over every load and
+  // store inside them). For a pointwise loop nest, which writes each element
+  // once and reads it, at most, at its own index: the vectoriser then needs
+  // no run-time overlap checks, which fail when a result overwrites its
+  // operand in place (the memory plan's in-place chains) and left such
+  // loops scalar (tiny's tanh: 32 scalar exp calls a step).
+  void with_parallel_loops(const std::function<void()>& emit);
   // Nested loops over `extents`; for each of several tensors, `strides[k]`
   // gives its stride per loop (0 to broadcast), and body receives each
   // tensor's flat offset.
@@ -151,6 +160,8 @@ class Emitter {
     bool rolled = false;
   };
   LoopBody body_;
+  llvm::MDNode* access_group_ = nullptr;  // see with_parallel_loops
+  void mark_parallel(llvm::BasicBlock* first, llvm::BasicBlock* head);
 };
 
 }  // namespace adjoint::codegen

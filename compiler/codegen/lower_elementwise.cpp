@@ -58,7 +58,9 @@ V pointwise_value(Emitter& e, const PointwiseTree& t, const std::vector<V>& at) 
   return eval(t.root);
 }
 
-void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+namespace {
+
+void lower_pointwise_loops(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
   std::vector<TensorRef> in = pointwise_leaves(e, t);
   auto value = [&](const std::vector<V>& at) { return pointwise_value(e, t, at); };
   bool flat =
@@ -78,6 +80,12 @@ void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
     for (size_t k = 0; k < in.size(); ++k) at.push_back(e.load(in[k], offsets[k + 1]));
     e.store(out, offsets[0], value(at));
   });
+}
+
+}  // namespace
+
+void lower_pointwise(Emitter& e, const PointwiseTree& t, const TensorRef& out) {
+  e.with_parallel_loops([&] { lower_pointwise_loops(e, t, out); });
 }
 
 TensorRef computed_operand(Emitter& e, const PointwiseTree& t) {
