@@ -122,10 +122,12 @@ TEST_CASE("GEMM results are the same bits for 1, 2 and 3 threads", "[gemm][threa
   // when n >= m, else along m, each region with its own share of scratch.
   const std::vector<Case> cases = {
       {300, 700, 520},  // along n; several k blocks, n blocks and strips
-      {700, 300, 37},   // along m; a short last region; a k that leaves the
-                        // regions' scratch shares unaligned unless rounded
-      {128, 512, 10},   // along n, k below a vector
-      {40, 33, 600}};   // along n: regions of one panel and a partial one
+      {700, 300, 37},   // along m; several blocks of rows; a short last region
+      {294, 200, 37},   // along m; scratch shares that are not whole vectors
+                        // unless rounded (AVX-512 and AVX2, f32 and f64)
+      {128, 512, 10},   // along n, k below a vector (unaligned too, AVX-512 f32)
+      {33, 40, 600},    // along n: regions of one panel and a partial one
+      {40, 33, 600}};   // along m: regions of two strips and a partial one
   adjoint::Compiler cc(adjoint::CompileOptions{.cache = false});
   std::mt19937 rng(11);
   for (const char* dtype : {"f32", "f64"}) {

@@ -564,6 +564,49 @@ TEST_CASE("plan: results do not depend on the workspace's old contents", "[plan]
   }
 }
 
+// The workspace a call asks for is all it writes: a canary after it stays
+// as it was, at batches whose products run on the pool (each thread's
+// region of a product packs into its own share of the scratch).
+TEST_CASE("plan: calls write nothing past the workspace they ask for", "[plan][threads]") {
+  for (const char* name : {"mlp.adj", "cnn.adj", "attention.adj", "residual.adj"}) {
+    INFO(name);
+    std::string text = apitest::example_text(name);
+    Compiler cc;
+    Model m = cc.compile_string(text, name);
+    SourceManager sm;
+    Diagnostics d(sm);
+    std::optional<Graph> ir = compile_source(sm, sm.add(name, text), d);
+    REQUIRE(ir);
+    Graph g = run_pipeline(*ir).opt;
+    NativeModel native = NativeModel::compile(g);
+    for (int64_t batch : {37, 300}) {
+      INFO("batch " << batch);
+      Inputs in = apitest::random_inputs(m, batch, 5);
+      Params p = m.init_params(2);
+      std::vector<adj_tensor> inputs = abi_of(in, g, g.inputs()), params = abi_of(p, g, g.params());
+      std::vector<int64_t> sizes(g.size_symbols().size(), batch);
+      adj_dims dims{sizes.data(), static_cast<int32_t>(sizes.size())};
+      int64_t bytes = native.workspace_size_fn()(&dims);
+      const int64_t canary = 1 << 20;
+      Tensor workspace = Tensor::zeros(ElemType::f64, {(bytes + canary) / 8 + 1});
+      auto* tail = static_cast<unsigned char*>(workspace.raw()) + bytes;
+      for (int64_t i = 0; i < canary; ++i) tail[i] = static_cast<unsigned char>(i * 7 + 1);
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        Grads got = m.make_grads(in);
+        std::vector<adj_tensor> grads;
+        for (const NamedValue& gr : g.grads) grads.push_back(abi(got[gr.name]));
+        native.grad_fn()(inputs.data(), params.data(), grads.data(), &dims, workspace.raw());
+      }
+      set_num_threads(0);
+      int64_t changed = 0;
+      for (int64_t i = 0; i < canary; ++i)
+        changed += tail[i] != static_cast<unsigned char>(i * 7 + 1);
+      CHECK(changed == 0);
+    }
+  }
+}
+
 TEST_CASE("plan: adjc emit --stage=plan on mlp", "[plan]") {
   fs::path src = fs::path(ADJOINT_SOURCE_DIR) / "examples/mlp.adj";
   SourceManager sm;

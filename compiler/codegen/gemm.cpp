@@ -1,7 +1,9 @@
 // The GEMM driver and the public entry points (see gemm_gen.hpp).
 #include <llvm/TargetParser/Host.h>
 
+#include <algorithm>
 #include <memory>
+#include <thread>
 
 #include "codegen/gemm_gen.hpp"
 
@@ -12,9 +14,15 @@ namespace gemm_detail {
 // Work (m*n*k) below which the pool is not worth waking.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
-// Regions (threads) a product is cut into at most; each needs its own
-// scratch.
-constexpr int64_t kGemmLanes = 4;
+// Regions (threads) a product is cut into at most: this host's cores, up
+// to 16. Each region needs its own share of the scratch (up to 0.9 MB in
+// f32), so a model compiled here reserves one per core; a pool with more
+// threads than that still cuts a product into this many.
+int64_t gemm_lanes() {
+  static const int64_t lanes =
+      std::clamp<int64_t>(static_cast<int64_t>(std::thread::hardware_concurrency()), 1, 16);
+  return lanes;
+}
 
 // Size of B from which panel tasks prefetch it (see prefetch_part): about
 // an L2 cache, below which B has usually just been written or read.
@@ -227,7 +235,7 @@ void GemmGen::build_gemm(llvm::Function* f) {
   auto* width_type = llvm::FunctionType::get(b.getInt32Ty(), {}, false);
   V width = b.CreateSExt(b.CreateCall(m_.getOrInsertFunction("adj_parallel_width", width_type), {}),
                          i64_);
-  V lanes = b.CreateSelect(parallel, min(e, width, e.i64(kGemmLanes)), e.i64(1));
+  V lanes = b.CreateSelect(parallel, min(e, width, e.i64(gemm_lanes())), e.i64(1));
   V split_n = b.CreateICmpSGE(n, m);
   V along = b.CreateSelect(split_n, n, m);
   V unit = b.CreateSelect(split_n, e.i64(cfg_.nr()), e.i64(cfg_.mr));
@@ -317,7 +325,7 @@ V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {
   GemmConfig cfg = gemm_config(e.float_type());
   auto& b = e.b();
   V parallel = b.CreateICmpSGE(e.mul(e.mul(m, n), k), e.i64(gemm_detail::kParallelWork));
-  V lanes = b.CreateSelect(parallel, e.i64(gemm_detail::kGemmLanes), e.i64(1));
+  V lanes = b.CreateSelect(parallel, e.i64(gemm_detail::gemm_lanes()), e.i64(1));
   V elems = e.mul(gemm_detail::lane_scratch_elems(e, cfg, m, n, k), lanes);
   return e.mul(elems, e.i64(Emitter::elem_bytes(e.float_type())));
 }

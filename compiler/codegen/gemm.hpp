@@ -5,9 +5,10 @@
 //
 // Operands are read through strides, so a transposed operand (matmul's
 // ta/tb) is absorbed by the packing routine and never copied as a
-// transpose. The micro-kernel tiles of C are split over the runtime's
-// thread pool; every element of C is computed by one task in a fixed
-// order, so results are the same bits for any number of threads.
+// transpose. C is cut into one region per thread of the runtime's pool,
+// each computed on its thread; every element of C is computed by one
+// region in an order fixed by the sizes, so results are the same bits for
+// any number of threads.
 //
 // Internal to compiler/codegen (it includes LLVM headers).
 #pragma once

@@ -1,8 +1,8 @@
 // The generator behind gemm.hpp: one class that writes the GEMM and GEMV
 // routines of a float type into a module, split over three files:
 //
-//   gemm.cpp         the driver adj.gemm (blocks over n, k and m, tasks for
-//                    the thread pool) and the public entry points
+//   gemm.cpp         the driver adj.gemm (one region of C per thread, each
+//                    blocked over n, k and m) and the public entry points
 //   gemm_kernel.cpp  the MR x NR micro-kernel and the packing routines
 //   gemv.cpp         matrix-vector products and the k = 1 outer product
 //
