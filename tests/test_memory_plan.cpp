@@ -508,6 +508,15 @@ std::vector<adj_tensor> abi_of(NamedTensors& ts, const Graph& g, const std::vect
   return out;
 }
 
+// `text`'s graph after the optimiser, as Compiler compiles it.
+Graph optimised_graph(const std::string& text, const char* name) {
+  SourceManager sm;
+  Diagnostics d(sm);
+  std::optional<Graph> ir = compile_source(sm, sm.add(name, text), d);
+  REQUIRE(ir);
+  return run_pipeline(*ir).opt;
+}
+
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
          std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
@@ -533,11 +542,7 @@ TEST_CASE("plan: results do not depend on the workspace's old contents", "[plan]
     double want_loss = m.grad(in, p, want);
     Outputs want_out = m.forward(in, p);
 
-    SourceManager sm;
-    Diagnostics d(sm);
-    std::optional<Graph> ir = compile_source(sm, sm.add(name, text), d);
-    REQUIRE(ir);
-    Graph g = run_pipeline(*ir).opt;
+    Graph g = optimised_graph(text, name);
     NativeModel native = NativeModel::compile(g);
     std::vector<adj_tensor> inputs = abi_of(in, g, g.inputs()), params = abi_of(p, g, g.params());
     std::vector<int64_t> sizes(g.size_symbols().size(), 3);
@@ -573,11 +578,7 @@ TEST_CASE("plan: calls write nothing past the workspace they ask for", "[plan][t
     std::string text = apitest::example_text(name);
     Compiler cc;
     Model m = cc.compile_string(text, name);
-    SourceManager sm;
-    Diagnostics d(sm);
-    std::optional<Graph> ir = compile_source(sm, sm.add(name, text), d);
-    REQUIRE(ir);
-    Graph g = run_pipeline(*ir).opt;
+    Graph g = optimised_graph(text, name);
     NativeModel native = NativeModel::compile(g);
     for (int64_t batch : {37, 300}) {
       INFO("batch " << batch);
