@@ -60,7 +60,8 @@ llvm::Function* GemmGen::packa_task() {
 }
 
 llvm::Function* GemmGen::panel_task() {
-  llvm::Function* k = kernel();
+  std::vector<std::pair<int, llvm::Function*>> kernels;
+  for (int rows : kernel_rows()) kernels.emplace_back(rows, kernel(rows));
   return get("adj.gemm.panel", [&](llvm::Function* f) {
     Emitter e(m_, f, t_);
     auto& b = e.b();
@@ -92,7 +93,12 @@ llvm::Function* GemmGen::panel_task() {
       V row = e.mul(s, e.i64(cfg_.mr));
       V rows = min(e, e.i64(cfg_.mr), e.sub(mc, row));
       V as = gep(e, ap, e.mul(row, kc));
-      b.CreateCall(k, {as, bq, gep(e, c_block, e.mul(row, ldc)), ldc, kc, rows, cols, first});
+      // The narrowest kernel that covers the strip's rows.
+      V k = kernels.back().second;
+      for (auto it = kernels.rbegin() + 1; it != kernels.rend(); ++it)
+        k = b.CreateSelect(b.CreateICmpSLE(rows, e.i64(it->first)), it->second, k);
+      b.CreateCall(kernels.back().second->getFunctionType(), k,
+                   {as, bq, gep(e, c_block, e.mul(row, ldc)), ldc, kc, rows, cols, first});
     });
     e.if_then(b.CreateICmpNE(field(e, ctx, kLast), e.i64(0)), [&] {
       call_epilogue(e, field(e, ctx, kEpi), field(e, ctx, kEpiCx),

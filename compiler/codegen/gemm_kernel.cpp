@@ -5,20 +5,29 @@
 
 namespace adjoint::codegen::gemm_detail {
 
-llvm::Function* GemmGen::kernel() {
-  return get("adj.gemm.kernel", [&](llvm::Function* f) { build_kernel(f); });
+llvm::Function* GemmGen::kernel(int rows) {
+  std::string name =
+      rows == cfg_.mr ? "adj.gemm.kernel" : "adj.gemm.kernel.r" + std::to_string(rows);
+  return get(name, [&](llvm::Function* f) { build_kernel(f, rows); });
+}
+
+std::vector<int> GemmGen::kernel_rows() const {
+  const int MR = cfg_.mr;
+  if (MR % 3 != 0) return {MR};
+  return {MR / 3, MR};
 }
 
 std::vector<V> GemmGen::k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>& acc) {
   auto& b = e.b();
   const int MR = cfg_.mr, NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
+  const int rows = static_cast<int>(acc.size()) / NV;
   std::vector<V> bv;
   for (int v = 0; v < NV; ++v) {
     V at = gep(e, bp, e.add(e.mul(p, e.i64(NR)), e.i64(v * L)));
     bv.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(cfg_.lanes * ebytes())));
   }
   std::vector<V> next(acc.size());
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < rows; ++r) {
     V as = splat(e, b.CreateLoad(f_, gep(e, ap, e.add(e.mul(p, e.i64(MR)), e.i64(r)))));
     for (int v = 0; v < NV; ++v) next[r * NV + v] = fma(e, as, bv[v], acc[r * NV + v]);
   }
@@ -63,17 +72,17 @@ std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0,
   return {p_out, out};
 }
 
-void GemmGen::build_kernel(llvm::Function* f) {
+void GemmGen::build_kernel(llvm::Function* f, int rows) {
   Emitter e(m_, f, t_);
   auto& b = e.b();
   V ap = f->getArg(0), bp = f->getArg(1), c = f->getArg(2), ldc = f->getArg(3);
   V kc = f->getArg(4), mr = f->getArg(5), nr = f->getArg(6);
   V first = b.CreateICmpNE(f->getArg(7), e.i64(0));
-  const int MR = cfg_.mr, NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
+  const int NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
 
   // C is read and written only after the k loop: fetch its tile now, so
   // the misses overlap the arithmetic instead of following it.
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < rows; ++r) {
     V row = gep(e, c, e.mul(e.i64(r), ldc));
     for (V at : {row, gep(e, row, e.i64(NR - 1))})
       b.CreateIntrinsic(llvm::Intrinsic::prefetch, {ptr_},
@@ -81,19 +90,19 @@ void GemmGen::build_kernel(llvm::Function* f) {
   }
   // The k loop, unrolled by 4 (LLVM's unroller is off), then one step at
   // a time for the rest.
-  std::vector<V> zero(static_cast<size_t>(MR * NV), llvm::Constant::getNullValue(vec_));
+  std::vector<V> zero(static_cast<size_t>(rows * NV), llvm::Constant::getNullValue(vec_));
   auto [p4, acc4] = k_loop(e, ap, bp, kc, e.i64(0), zero, 4);
   auto [p_end, next] = k_loop(e, ap, bp, kc, p4, acc4, 1);
   (void)p_end;
 
   // Store: plain vectors for a whole tile, masked ones on the edges.
-  V whole = b.CreateAnd(b.CreateICmpEQ(mr, e.i64(MR)), b.CreateICmpEQ(nr, e.i64(NR)));
+  V whole = b.CreateAnd(b.CreateICmpEQ(mr, e.i64(rows)), b.CreateICmpEQ(nr, e.i64(NR)));
   llvm::BasicBlock* full = llvm::BasicBlock::Create(e.ctx(), "full", f);
   llvm::BasicBlock* edge = llvm::BasicBlock::Create(e.ctx(), "edge", f);
   llvm::BasicBlock* done = llvm::BasicBlock::Create(e.ctx(), "ret", f);
   b.CreateCondBr(whole, full, edge);
   b.SetInsertPoint(full);
-  for (int r = 0; r < MR; ++r)
+  for (int r = 0; r < rows; ++r)
     for (int v = 0; v < NV; ++v) {
       V at = gep(e, c, e.add(e.mul(e.i64(r), ldc), e.i64(v * L)));
       V old = b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
@@ -104,7 +113,7 @@ void GemmGen::build_kernel(llvm::Function* f) {
   b.SetInsertPoint(edge);
   std::vector<V> masks;
   for (int v = 0; v < NV; ++v) masks.push_back(lane_mask(e, e.i64(v * L), nr));
-  for (int r = 0; r < MR; ++r) {
+  for (int r = 0; r < rows; ++r) {
     e.if_then(b.CreateICmpSLT(e.i64(r), mr), [&] {
       for (int v = 0; v < NV; ++v) {
         V at = gep(e, c, e.add(e.mul(e.i64(r), ldc), e.i64(v * L)));
