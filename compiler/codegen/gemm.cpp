@@ -14,35 +14,32 @@ namespace gemm_detail {
 // Work (m*n*k) below which the pool is not worth waking.
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
-// Regions (threads) a product is cut into at most: this host's cores, up
-// to 16. Each region needs its own share of the scratch (up to 0.9 MB in
-// f32), so a model compiled here reserves one per core; a pool with more
-// threads than that still cuts a product into this many.
-int64_t gemm_lanes() {
-  static const int64_t lanes =
-      std::clamp<int64_t>(static_cast<int64_t>(std::thread::hardware_concurrency()), 1, 16);
-  return lanes;
-}
-
 // Size of B from which panel tasks prefetch it (see prefetch_part): about
 // an L2 cache, below which B has usually just been written or read.
 constexpr int64_t kPrefetchBytes = int64_t{512} << 10;
 
-V lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k) {
-  auto& b = e.b();
-  auto min = [&](V x, int64_t y) {
-    return b.CreateSelect(b.CreateICmpSLT(x, e.i64(y)), x, e.i64(y));
-  };
-  auto round_up = [&](V x, int64_t to) {
-    return e.mul(b.CreateSDiv(e.add(x, e.i64(to - 1)), e.i64(to)), e.i64(to));
-  };
+V GemmGen::uses_threads(Emitter& e, V m, V n, V k) {
+  return e.b().CreateICmpSGE(e.mul(e.mul(m, n), k), e.i64(kParallelWork));
+}
+
+// This host's cores, up to 16. Each region needs its own share of the
+// scratch (up to 0.9 MB in f32), so a model compiled here reserves one per
+// core; a pool with more threads than that still cuts a product into this
+// many.
+int64_t GemmGen::max_regions() {
+  static const int64_t regions =
+      std::clamp<int64_t>(static_cast<int64_t>(std::thread::hardware_concurrency()), 1, 16);
+  return regions;
+}
+
+V GemmGen::lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k) {
   // A region's blocks are no larger than the whole product's. Whole
   // vectors, so that every region's packed B is aligned as the first's
   // (the kernel loads it with aligned loads).
-  V kc = min(k, cfg.kc);
-  V b_block = e.mul(kc, round_up(min(n, cfg.nc), cfg.nr()));
-  V a_block = e.mul(kc, round_up(min(m, cfg.mc), cfg.mr));
-  return round_up(e.add(b_block, a_block), cfg.lanes);
+  V kc = min(e, k, e.i64(cfg.kc));
+  V b_block = e.mul(kc, round_up(e, min(e, n, e.i64(cfg.nc)), cfg.nr()));
+  V a_block = e.mul(kc, round_up(e, min(e, m, e.i64(cfg.mc)), cfg.mr));
+  return round_up(e, e.add(b_block, a_block), cfg.lanes);
 }
 
 llvm::Function* GemmGen::packa_task() {
@@ -237,11 +234,11 @@ void GemmGen::build_gemm(llvm::Function* f) {
   // threads wide's step ran 1.3x faster than at 1 with shared blocks and a
   // barrier after each packing). Each element's sum is the same in any
   // region, so the bits do not depend on the thread count.
-  V parallel = b.CreateICmpSGE(e.mul(e.mul(m, n), k), e.i64(kParallelWork));
+  V parallel = uses_threads(e, m, n, k);
   auto* width_type = llvm::FunctionType::get(b.getInt32Ty(), {}, false);
   V width = b.CreateSExt(b.CreateCall(m_.getOrInsertFunction("adj_parallel_width", width_type), {}),
                          i64_);
-  V lanes = b.CreateSelect(parallel, min(e, width, e.i64(gemm_lanes())), e.i64(1));
+  V lanes = b.CreateSelect(parallel, min(e, width, e.i64(max_regions())), e.i64(1));
   V split_n = b.CreateICmpSGE(n, m);
   V along = b.CreateSelect(split_n, n, m);
   V unit = b.CreateSelect(split_n, e.i64(cfg_.nr()), e.i64(cfg_.mr));
@@ -329,10 +326,9 @@ void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c,
 
 V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {
   GemmConfig cfg = gemm_config(e.float_type());
-  auto& b = e.b();
-  V parallel = b.CreateICmpSGE(e.mul(e.mul(m, n), k), e.i64(gemm_detail::kParallelWork));
-  V lanes = b.CreateSelect(parallel, e.i64(gemm_detail::gemm_lanes()), e.i64(1));
-  V elems = e.mul(gemm_detail::lane_scratch_elems(e, cfg, m, n, k), lanes);
+  V lanes = e.b().CreateSelect(GemmGen::uses_threads(e, m, n, k), e.i64(GemmGen::max_regions()),
+                               e.i64(1));
+  V elems = e.mul(GemmGen::lane_scratch_elems(e, cfg, m, n, k), lanes);
   return e.mul(elems, e.i64(Emitter::elem_bytes(e.float_type())));
 }
 

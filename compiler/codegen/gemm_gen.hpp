@@ -52,10 +52,6 @@ inline bool is_pointer_field(int f) {
          f == kEpiCx;
 }
 
-// Elements of scratch one region of an m x n x k product packs into: a
-// kc x nc block of B and an mc x kc block of A, each no larger than needed.
-V lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k);
-
 class GemmGen {
  public:
   GemmGen(llvm::Module& m, DType t) : m_(m), t_(t), cfg_(gemm_config(t)) {
@@ -69,6 +65,14 @@ class GemmGen {
       if (is_pointer_field(f)) fields[static_cast<size_t>(f)] = ptr_;
     ctx_ty_ = llvm::StructType::get(ctx, fields);
   }
+
+  // Whether an m x n x k product is cut into regions for the pool's threads.
+  static V uses_threads(Emitter& e, V m, V n, V k);
+  // Regions a product is cut into at most (one scratch share each).
+  static int64_t max_regions();
+  // Elements of scratch one region of an m x n x k product packs into: a
+  // kc x nc block of B and an mc x kc block of A, each no larger than needed.
+  static V lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k);
 
   llvm::Function* gemm() {
     return get("adj.gemm", [&](llvm::Function* f) { build_gemm(f); });
