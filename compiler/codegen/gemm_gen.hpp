@@ -193,6 +193,8 @@ class GemmGen {
   // Source contiguous along p: L x L blocks are loaded row by row (along p)
   // and transposed in registers, so both reads and writes are vectors.
   void pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc);
+  // Panel columns [g*L, g*L + L) of pack_transpose.
+  void pack_transpose_group(Emitter& e, V dst, int64_t W, int g, V base, V s_r, V width, V kc);
 
   // Transposes L vectors of L lanes: log2(L) rounds, each swapping the
   // off-diagonal blocks of size d between rows i and i + d.

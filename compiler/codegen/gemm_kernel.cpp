@@ -1,6 +1,8 @@
 // The micro-kernel and the packing routines of the generated GEMM (see gemm_gen.hpp).
 #include <llvm/IR/Intrinsics.h>
 
+#include <algorithm>
+
 #include "codegen/gemm_gen.hpp"
 
 namespace adjoint::codegen::gemm_detail {
@@ -201,38 +203,50 @@ void GemmGen::pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V 
 }
 
 void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc) {
-  auto& b = e.b();
   const int L = cfg_.lanes;
   const int groups = static_cast<int>((W + L - 1) / L);
+  // One group of L panel columns at a time: L rows loaded, transposed and
+  // stored before the next group's, so that only L vectors are live (all
+  // groups at once spilled to the stack and cost mlp's step 15 us). The
+  // last group goes first: its stores reach past W into the next panel row
+  // (see store_panel_vector), which group 0 overwrites afterwards.
+  for (int g = groups - 1; g >= 0; --g) pack_transpose_group(e, dst, W, g, base, s_r, width, kc);
+}
+
+void GemmGen::pack_transpose_group(Emitter& e, V dst, int64_t W, int g, V base, V s_r, V width,
+                                   V kc) {
+  auto& b = e.b();
+  const int L = cfg_.lanes;
+  const int64_t r0 = int64_t{g} * L;
   e.loop(ceil_div(e, kc, L), [&](V pb) {
     V p0 = e.mul(pb, e.i64(L));
     V pmask = lane_mask(e, p0, kc);
     // A whole block (every row and column in range) loads plainly; the
     // edges use masked loads.
-    V whole =
-        b.CreateAnd(b.CreateICmpSLE(e.add(p0, e.i64(L)), kc), b.CreateICmpSGE(width, e.i64(W)));
+    V whole = b.CreateAnd(b.CreateICmpSLE(e.add(p0, e.i64(L)), kc),
+                          b.CreateICmpSGE(width, e.i64(std::min<int64_t>(W, r0 + L))));
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* plain = llvm::BasicBlock::Create(e.ctx(), "block_whole", f);
     llvm::BasicBlock* edge = llvm::BasicBlock::Create(e.ctx(), "block_edge", f);
     llvm::BasicBlock* loaded = llvm::BasicBlock::Create(e.ctx(), "block_loaded", f);
     b.CreateCondBr(whole, plain, edge);
     auto load_rows = [&](bool masked) {
-      std::vector<V> all;
-      for (int r = 0; r < groups * L; ++r) {
+      std::vector<V> rows;
+      for (int64_t r = r0; r < r0 + L; ++r) {
         if (r >= W) {
-          all.push_back(llvm::Constant::getNullValue(vec_));
+          rows.push_back(llvm::Constant::getNullValue(vec_));
           continue;
         }
         V at = gep(e, base, e.add(e.mul(e.i64(r), s_r), p0));
         if (!masked) {
-          all.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
+          rows.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
           continue;
         }
         V live = b.CreateICmpSLT(e.i64(r), width);
         V mask = b.CreateAnd(pmask, b.CreateVectorSplat(static_cast<unsigned>(L), live));
-        all.push_back(masked_load(e, at, mask));
+        rows.push_back(masked_load(e, at, mask));
       }
-      return all;
+      return rows;
     };
     b.SetInsertPoint(plain);
     std::vector<V> fast = load_rows(false);
@@ -250,20 +264,14 @@ void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V widt
       phi->addIncoming(slow[r], edge_end);
       rows.push_back(phi);
     }
-    std::vector<std::vector<V>> cols;  // per group, per j: panel row p0 + j
-    for (int g = 0; g < groups; ++g)
-      cols.push_back(
-          transpose(e, std::vector<V>(rows.begin() + g * L, rows.begin() + (g + 1) * L)));
-    // Rows in ascending order, groups left to right: each store's excess
-    // (see store_panel_vector) is overwritten by a later one.
+    std::vector<V> cols = transpose(e, rows);  // cols[j]: panel row p0 + j
+    // Rows in ascending order: each store's excess (see
+    // store_panel_vector) is overwritten by a later one.
     for (int j = 0; j < L; ++j) {
       V p = e.add(p0, e.i64(j));
       e.if_then(b.CreateICmpSLT(p, kc), [&] {
-        for (int g = 0; g < groups; ++g) {
-          V at = gep(e, dst, e.add(e.mul(p, e.i64(W)), e.i64(g * L)));
-          store_panel_vector(e, cols[static_cast<size_t>(g)][static_cast<size_t>(j)], at, W, g, p,
-                             kc);
-        }
+        V at = gep(e, dst, e.add(e.mul(p, e.i64(W)), e.i64(r0)));
+        store_panel_vector(e, cols[static_cast<size_t>(j)], at, W, g, p, kc);
       });
     }
   });
