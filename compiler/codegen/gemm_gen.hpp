@@ -172,11 +172,12 @@ class GemmGen {
   // (operands are contiguous matrices, read straight or transposed).
   void pack(Emitter& e, V dst, int64_t W, V src, V s_r, V s_p, V r0, V p0, V width, V kc);
 
-  // Stores lanes [g*L, W) of v at `at`, row p of a panel of width W with
-  // kc rows. Masked stores are slow on some CPUs (AVX2 on AMD), so a vector
-  // reaching past W is stored whole when the next row, stored after it,
-  // overwrites the excess: only the last row needs the mask.
-  void store_panel_vector(Emitter& e, V v, V at, int64_t W, int g, V p, V kc);
+  // Stores the first `valid` lanes of v at `at`, in row p of a panel with
+  // kc rows (the g-th vector of a row of width W has W - g*L). Masked
+  // stores are slow on some CPUs (AVX2 on AMD), so a vector reaching past
+  // the row is stored whole when the next row, stored after it, overwrites
+  // the excess: only the last row needs the mask.
+  void store_panel_vector(Emitter& e, V v, V at, int64_t valid, V p, V kc);
 
   // Source rows contiguous along r: each panel row p is one masked vector
   // load per L elements.
@@ -193,8 +194,9 @@ class GemmGen {
   // Source contiguous along p: L x L blocks are loaded row by row (along p)
   // and transposed in registers, so both reads and writes are vectors.
   void pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc);
-  // Panel columns [g*L, g*L + L) of pack_transpose.
-  void pack_transpose_group(Emitter& e, V dst, int64_t W, int g, V base, V s_r, V width, V kc);
+  // Panel columns [r0, r0 + rows) of pack_transpose (rows <= L).
+  void pack_transpose_group(Emitter& e, V dst, int64_t W, V r0, int64_t rows, V base, V s_r,
+                            V width, V kc);
 
   // Transposes L vectors of L lanes: log2(L) rounds, each swapping the
   // off-diagonal blocks of size d between rows i and i + d.

@@ -147,13 +147,13 @@ void GemmGen::pack(Emitter& e, V dst, int64_t W, V src, V s_r, V s_p, V r0, V p0
   b.SetInsertPoint(done);
 }
 
-void GemmGen::store_panel_vector(Emitter& e, V v, V at, int64_t W, int g, V p, V kc) {
+void GemmGen::store_panel_vector(Emitter& e, V v, V at, int64_t valid, V p, V kc) {
   auto& b = e.b();
-  if ((g + 1) * cfg_.lanes <= W) {
+  if (valid >= cfg_.lanes) {
     b.CreateAlignedStore(v, at, llvm::Align(ebytes()));
     return;
   }
-  V mask = lane_mask(e, e.i64(g * cfg_.lanes), e.i64(W));
+  V mask = lane_mask(e, e.i64(0), e.i64(valid));
   llvm::Function* f = b.GetInsertBlock()->getParent();
   llvm::BasicBlock* whole = llvm::BasicBlock::Create(e.ctx(), "store_whole", f);
   llvm::BasicBlock* last = llvm::BasicBlock::Create(e.ctx(), "store_last", f);
@@ -184,7 +184,7 @@ void GemmGen::pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V 
         V at = gep(e, row, e.i64(g * L));
         V v = masked ? masked_load(e, at, masks[g])
                      : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
-        store_panel_vector(e, v, gep(e, out, e.i64(g * L)), W, g, p, kc);
+        store_panel_vector(e, v, gep(e, out, e.i64(g * L)), W - g * L, p, kc);
       }
     });
   };
@@ -204,49 +204,56 @@ void GemmGen::pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V 
 
 void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V width, V kc) {
   const int L = cfg_.lanes;
-  const int groups = static_cast<int>((W + L - 1) / L);
+  const int64_t full = W / L, rest = W % L;
   // One group of L panel columns at a time: L rows loaded, transposed and
   // stored before the next group's, so that only L vectors are live (all
-  // groups at once spilled to the stack and cost mlp's step 15 us). The
-  // last group goes first: its stores reach past W into the next panel row
-  // (see store_panel_vector), which group 0 overwrites afterwards.
-  for (int g = groups - 1; g >= 0; --g) pack_transpose_group(e, dst, W, g, base, s_r, width, kc);
+  // groups at once spilled to the stack and cost mlp's step 15 us). A
+  // partial last group goes first: its stores reach past W into the next
+  // panel row (see store_panel_vector), which group 0 overwrites
+  // afterwards. The whole groups share one loop body (each copy added to
+  // the library's compile time).
+  if (rest != 0) pack_transpose_group(e, dst, W, e.i64(full * L), rest, base, s_r, width, kc);
+  if (full == 1) pack_transpose_group(e, dst, W, e.i64(0), L, base, s_r, width, kc);
+  if (full > 1)
+    e.loop(e.i64(full), [&](V g) {
+      pack_transpose_group(e, dst, W, e.mul(g, e.i64(L)), L, base, s_r, width, kc);
+    });
 }
 
-void GemmGen::pack_transpose_group(Emitter& e, V dst, int64_t W, int g, V base, V s_r, V width,
-                                   V kc) {
+void GemmGen::pack_transpose_group(Emitter& e, V dst, int64_t W, V r0, int64_t rows, V base, V s_r,
+                                   V width, V kc) {
   auto& b = e.b();
   const int L = cfg_.lanes;
-  const int64_t r0 = int64_t{g} * L;
   e.loop(ceil_div(e, kc, L), [&](V pb) {
     V p0 = e.mul(pb, e.i64(L));
     V pmask = lane_mask(e, p0, kc);
     // A whole block (every row and column in range) loads plainly; the
     // edges use masked loads.
     V whole = b.CreateAnd(b.CreateICmpSLE(e.add(p0, e.i64(L)), kc),
-                          b.CreateICmpSGE(width, e.i64(std::min<int64_t>(W, r0 + L))));
+                          b.CreateICmpSGE(width, e.add(r0, e.i64(rows))));
     llvm::Function* f = b.GetInsertBlock()->getParent();
     llvm::BasicBlock* plain = llvm::BasicBlock::Create(e.ctx(), "block_whole", f);
     llvm::BasicBlock* edge = llvm::BasicBlock::Create(e.ctx(), "block_edge", f);
     llvm::BasicBlock* loaded = llvm::BasicBlock::Create(e.ctx(), "block_loaded", f);
     b.CreateCondBr(whole, plain, edge);
     auto load_rows = [&](bool masked) {
-      std::vector<V> rows;
-      for (int64_t r = r0; r < r0 + L; ++r) {
-        if (r >= W) {
-          rows.push_back(llvm::Constant::getNullValue(vec_));
+      std::vector<V> loaded_rows;
+      for (int64_t r = 0; r < L; ++r) {
+        if (r >= rows) {
+          loaded_rows.push_back(llvm::Constant::getNullValue(vec_));
           continue;
         }
-        V at = gep(e, base, e.add(e.mul(e.i64(r), s_r), p0));
+        V row = e.add(r0, e.i64(r));
+        V at = gep(e, base, e.add(e.mul(row, s_r), p0));
         if (!masked) {
-          rows.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
+          loaded_rows.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
           continue;
         }
-        V live = b.CreateICmpSLT(e.i64(r), width);
+        V live = b.CreateICmpSLT(row, width);
         V mask = b.CreateAnd(pmask, b.CreateVectorSplat(static_cast<unsigned>(L), live));
-        rows.push_back(masked_load(e, at, mask));
+        loaded_rows.push_back(masked_load(e, at, mask));
       }
-      return rows;
+      return loaded_rows;
     };
     b.SetInsertPoint(plain);
     std::vector<V> fast = load_rows(false);
@@ -257,21 +264,21 @@ void GemmGen::pack_transpose_group(Emitter& e, V dst, int64_t W, int g, V base, 
     llvm::BasicBlock* edge_end = b.GetInsertBlock();
     b.CreateBr(loaded);
     b.SetInsertPoint(loaded);
-    std::vector<V> rows;
+    std::vector<V> block;
     for (size_t r = 0; r < fast.size(); ++r) {
       llvm::PHINode* phi = b.CreatePHI(vec_, 2);
       phi->addIncoming(fast[r], plain_end);
       phi->addIncoming(slow[r], edge_end);
-      rows.push_back(phi);
+      block.push_back(phi);
     }
-    std::vector<V> cols = transpose(e, rows);  // cols[j]: panel row p0 + j
+    std::vector<V> cols = transpose(e, block);  // cols[j]: panel row p0 + j
     // Rows in ascending order: each store's excess (see
     // store_panel_vector) is overwritten by a later one.
     for (int j = 0; j < L; ++j) {
       V p = e.add(p0, e.i64(j));
       e.if_then(b.CreateICmpSLT(p, kc), [&] {
-        V at = gep(e, dst, e.add(e.mul(p, e.i64(W)), e.i64(r0)));
-        store_panel_vector(e, cols[static_cast<size_t>(j)], at, W, g, p, kc);
+        V at = gep(e, dst, e.add(e.mul(p, e.i64(W)), r0));
+        store_panel_vector(e, cols[static_cast<size_t>(j)], at, rows, p, kc);
       });
     }
   });
