@@ -66,13 +66,20 @@ llvm::Function* GemmGen::panel_task() {
     V kc = field(e, ctx, kKc), nc = field(e, ctx, kNc), mc = field(e, ctx, kMc);
     V col = e.mul(q, e.i64(cfg_.nr()));
     V cols = min(e, e.i64(cfg_.nr()), e.sub(nc, col));
-    V bq = gep(e, field(e, ctx, kBp), e.mul(e.mul(q, kc), e.i64(cfg_.nr())));
+    V packed = gep(e, field(e, ctx, kBp), e.mul(e.mul(q, kc), e.i64(cfg_.nr())));
     V jc = field(e, ctx, kJc);
+    // A whole panel of a B that allows it is read where it lies.
+    V direct = b.CreateAnd(b.CreateICmpNE(field(e, ctx, kDirectB), e.i64(0)),
+                           b.CreateICmpEQ(cols, e.i64(cfg_.nr())));
+    V in_place = gep(e, field(e, ctx, kB),
+                     e.add(e.mul(field(e, ctx, kPc), field(e, ctx, kBrs)), e.add(jc, col)));
+    V bq = b.CreateSelect(direct, in_place, packed);
+    V b_ks = b.CreateSelect(direct, field(e, ctx, kBrs), e.i64(cfg_.nr()));
     // Column j of B is row j of the panel: s_r walks columns, s_p rows. The
     // block's panels are packed with its first block of rows and kept for
     // the others (one thread runs them in order).
-    e.if_then(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), [&] {
-      pack(e, bq, cfg_.nr(), field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
+    e.if_then(b.CreateAnd(b.CreateICmpEQ(field(e, ctx, kIc), e.i64(0)), b.CreateNot(direct)), [&] {
+      pack(e, packed, cfg_.nr(), field(e, ctx, kB), field(e, ctx, kBcs), field(e, ctx, kBrs),
            e.add(jc, col), field(e, ctx, kPc), cols, kc);
     });
     V ldc = field(e, ctx, kLdc), ap = field(e, ctx, kAp), first = field(e, ctx, kFirst);
@@ -95,7 +102,7 @@ llvm::Function* GemmGen::panel_task() {
       for (auto it = kernels.rbegin() + 1; it != kernels.rend(); ++it)
         k = b.CreateSelect(b.CreateICmpSLE(rows, e.i64(it->first)), it->second, k);
       b.CreateCall(kernels.back().second->getFunctionType(), k,
-                   {as, bq, gep(e, c_block, e.mul(row, ldc)), ldc, kc, rows, cols, first});
+                   {as, bq, b_ks, gep(e, c_block, e.mul(row, ldc)), ldc, kc, rows, cols, first});
     });
     e.if_then(b.CreateICmpNE(field(e, ctx, kLast), e.i64(0)), [&] {
       call_epilogue(e, field(e, ctx, kEpi), field(e, ctx, kEpiCx),
@@ -180,6 +187,24 @@ void GemmGen::prefetch_part(Emitter& e, V src, V s_p, V r0, V p0, V width, V kc,
   });
 }
 
+V GemmGen::direct_b(Emitter& e, V k, V b_rs, V b_cs) {
+  auto& b = e.b();
+  // Rows of a panel lie b_rs apart: those of a row length that is a
+  // multiple of 2^t bytes (t >= 6) fall in only 64 >> (t - 6) of L1's 64
+  // sets, so a deep panel would evict itself. Read in place when kc rows of
+  // two lines each fit in a quarter of the ways of the sets they use, and
+  // when they span at most 64 pages (the L1 TLB).
+  V kc = min(e, k, e.i64(cfg_.kc));
+  V row_bytes = e.mul(b_rs, e.i64(ebytes()));
+  V tz = b.CreateIntrinsic(llvm::Intrinsic::cttz, {i64_}, {row_bytes, b.getTrue()});
+  V shift = b.CreateSelect(b.CreateICmpSGT(tz, e.i64(6)), e.sub(min(e, tz, e.i64(12)), e.i64(6)),
+                           e.i64(0));
+  V sets = b.CreateAShr(e.i64(64), shift);
+  V fits_sets = b.CreateICmpSLE(e.mul(kc, e.i64(2)), e.mul(sets, e.i64(3)));
+  V fits_tlb = b.CreateICmpSLE(e.mul(kc, row_bytes), e.i64(int64_t{64} << 12));
+  return b.CreateAnd(b.CreateICmpEQ(b_cs, e.i64(1)), b.CreateAnd(fits_sets, fits_tlb));
+}
+
 void GemmGen::call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols) {
   auto& b = e.b();
   e.if_then(b.CreateIsNotNull(epi), [&] {
@@ -260,6 +285,7 @@ void GemmGen::build_gemm(llvm::Function* f) {
   set(kPrefetchB, b.CreateZExt(b.CreateAnd(b.CreateICmpEQ(b_cs, e.i64(1)),
                                            b.CreateICmpSGE(b_bytes, e.i64(kPrefetchBytes))),
                                i64_));
+  set(kDirectB, b.CreateZExt(direct_b(e, k, b_rs, b_cs), i64_));
   set(kEpi, epi), set(kEpiCx, epi_cx);
   e.run_tasks(region, ctx, regions, b.CreateICmpSGT(regions, e.i64(1)));
   b.CreateBr(ret);

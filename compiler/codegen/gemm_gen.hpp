@@ -42,6 +42,7 @@ enum Field {
   kAp, kBp, kFirst, // packed A and B, and whether this is the first k block
   kLast,            // whether this is the last k block
   kPrefetchB,       // whether panel tasks prefetch their successor's B (see prefetch_part)
+  kDirectB,         // whether whole panels read B where it lies (see direct_b)
   kEpi, kEpiCx,     // the epilogue (see emit_gemm) and its context; kEpi may be null
   kFields
 };
@@ -95,7 +96,7 @@ class GemmGen {
     else if (base == "adj.gemv")
       f = make(name, {i64_, i64_, ptr_, i64_, i64_, ptr_, i64_, ptr_});
     else if (base.rfind("adj.gemm.kernel", 0) == 0)
-      f = make(name, {ptr_, ptr_, ptr_, i64_, i64_, i64_, i64_, i64_});
+      f = make(name, {ptr_, ptr_, i64_, ptr_, i64_, i64_, i64_, i64_, i64_});
     else
       f = make(name, {ptr_, i64_});  // a pool task: (ctx, index)
     // Not inlined into their few call sites: each call is a large amount of
@@ -142,8 +143,9 @@ class GemmGen {
   }
 
   // --- the micro-kernel
-  // kernel(Ap, Bp, C, ldc, kc, mr, nr, first): the MR x NR tile at C gets
-  // Ap(MR x kc, k-major) times Bp(kc x NR, k-major); rows >= mr and columns
+  // kernel(Ap, Bp, b_ks, C, ldc, kc, mr, nr, first): the MR x NR tile at C
+  // gets Ap(MR x kc, k-major) times Bp(kc x NR, row p at Bp + p*b_ks: NR
+  // when packed, B's row length when read in place); rows >= mr and columns
   // >= nr are left alone. first != 0: C = product, else C += product.
   // kernel(rows) computes only the first `rows` rows of the strip (still
   // MR-interleaved), for a last strip with that many rows or fewer left: a
@@ -157,12 +159,12 @@ class GemmGen {
 
   // One rank-1 update of the tile's acc.size() / nr_vectors rows:
   // acc += Ap[p, :] (x) Bp[p, :].
-  std::vector<V> k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>& acc);
+  std::vector<V> k_step(Emitter& e, V ap, V bp, V b_ks, V p, const std::vector<V>& acc);
 
   // Runs k steps from `p0`, `unroll` per iteration, while a whole iteration
   // fits below kc; returns where it stopped and the accumulators.
-  std::pair<V, std::vector<V>> k_loop(Emitter& e, V ap, V bp, V kc, V p0, std::vector<V> acc0,
-                                      int unroll);
+  std::pair<V, std::vector<V>> k_loop(Emitter& e, V ap, V bp, V b_ks, V kc, V p0,
+                                      std::vector<V> acc0, int unroll);
 
   void build_kernel(llvm::Function* f, int rows);
 
@@ -224,6 +226,11 @@ class GemmGen {
   // the r-th region of C, on the calling thread with the r-th share of the
   // scratch.
   llvm::Function* region_task();
+
+  // Whether whole panels of B are read where B lies instead of packed: B's
+  // rows contiguous (b_cs == 1), and a panel of them small enough in cache
+  // and TLB terms (mlp's x in x^T @ dh).
+  V direct_b(Emitter& e, V k, V b_rs, V b_cs);
 
   // epi(epi_cx, r0, rows, c0, cols) when epi is not null.
   void call_epilogue(Emitter& e, V epi, V epi_cx, V r0, V rows, V c0, V cols);

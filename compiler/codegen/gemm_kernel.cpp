@@ -19,14 +19,14 @@ std::vector<int> GemmGen::kernel_rows() const {
   return {MR / 3, MR};
 }
 
-std::vector<V> GemmGen::k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>& acc) {
+std::vector<V> GemmGen::k_step(Emitter& e, V ap, V bp, V b_ks, V p, const std::vector<V>& acc) {
   auto& b = e.b();
-  const int MR = cfg_.mr, NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
+  const int MR = cfg_.mr, NV = cfg_.nr_vectors, L = cfg_.lanes;
   const int rows = static_cast<int>(acc.size()) / NV;
   std::vector<V> bv;
   for (int v = 0; v < NV; ++v) {
-    V at = gep(e, bp, e.add(e.mul(p, e.i64(NR)), e.i64(v * L)));
-    bv.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(cfg_.lanes * ebytes())));
+    V at = gep(e, bp, e.add(e.mul(p, b_ks), e.i64(v * L)));
+    bv.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
   }
   std::vector<V> next(acc.size());
   for (int r = 0; r < rows; ++r) {
@@ -36,7 +36,7 @@ std::vector<V> GemmGen::k_step(Emitter& e, V ap, V bp, V p, const std::vector<V>
   return next;
 }
 
-std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0,
+std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V b_ks, V kc, V p0,
                                              std::vector<V> acc0, int unroll) {
   auto& b = e.b();
   llvm::Function* f = b.GetInsertBlock()->getParent();
@@ -50,7 +50,7 @@ std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0,
   std::vector<llvm::PHINode*> acc;
   for (size_t i = 0; i < acc0.size(); ++i) acc.push_back(b.CreatePHI(vec_, 2, "acc"));
   std::vector<V> cur(acc.begin(), acc.end());
-  for (int u = 0; u < unroll; ++u) cur = k_step(e, ap, bp, e.add(p, e.i64(u)), cur);
+  for (int u = 0; u < unroll; ++u) cur = k_step(e, ap, bp, b_ks, e.add(p, e.i64(u)), cur);
   V p_next = e.add(p, e.i64(unroll));
   llvm::BasicBlock* body_end = b.GetInsertBlock();
   b.CreateCondBr(fits(p_next), body, exit);
@@ -77,9 +77,9 @@ std::pair<V, std::vector<V>> GemmGen::k_loop(Emitter& e, V ap, V bp, V kc, V p0,
 void GemmGen::build_kernel(llvm::Function* f, int rows) {
   Emitter e(m_, f, t_);
   auto& b = e.b();
-  V ap = f->getArg(0), bp = f->getArg(1), c = f->getArg(2), ldc = f->getArg(3);
-  V kc = f->getArg(4), mr = f->getArg(5), nr = f->getArg(6);
-  V first = b.CreateICmpNE(f->getArg(7), e.i64(0));
+  V ap = f->getArg(0), bp = f->getArg(1), b_ks = f->getArg(2), c = f->getArg(3);
+  V ldc = f->getArg(4), kc = f->getArg(5), mr = f->getArg(6), nr = f->getArg(7);
+  V first = b.CreateICmpNE(f->getArg(8), e.i64(0));
   const int NV = cfg_.nr_vectors, L = cfg_.lanes, NR = cfg_.nr();
 
   // C is read and written only after the k loop: fetch its tile now, so
@@ -93,8 +93,8 @@ void GemmGen::build_kernel(llvm::Function* f, int rows) {
   // The k loop, unrolled by 4 (LLVM's unroller is off), then one step at
   // a time for the rest.
   std::vector<V> zero(static_cast<size_t>(rows * NV), llvm::Constant::getNullValue(vec_));
-  auto [p4, acc4] = k_loop(e, ap, bp, kc, e.i64(0), zero, 4);
-  auto [p_end, next] = k_loop(e, ap, bp, kc, p4, acc4, 1);
+  auto [p4, acc4] = k_loop(e, ap, bp, b_ks, kc, e.i64(0), zero, 4);
+  auto [p_end, next] = k_loop(e, ap, bp, b_ks, kc, p4, acc4, 1);
   (void)p_end;
 
   // Store: plain vectors for a whole tile, masked ones on the edges.
