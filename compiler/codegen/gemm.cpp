@@ -35,7 +35,7 @@ int64_t GemmGen::max_regions() {
 V GemmGen::lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k) {
   // A region's blocks are no larger than the whole product's. Whole
   // vectors, so that every region's packed B is aligned as the first's
-  // (the kernel loads it with aligned loads).
+  // (a vector that straddles two cache lines costs two accesses).
   V kc = min(e, k, e.i64(cfg.kc));
   V b_block = e.mul(kc, round_up(e, min(e, n, e.i64(cfg.nc)), cfg.nr()));
   V a_block = e.mul(kc, round_up(e, min(e, m, e.i64(cfg.mc)), cfg.mr));
