@@ -139,6 +139,10 @@ void GemmGen::gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y) {
         V col = gep(e, a, e.add(e.mul(p, cs), i0));
         for (int u = 0; u < U; ++u) {
           V at = gep(e, col, e.i64(u * L));
+          // A vector wholly past len loads nothing, from within the column
+          // (see pack_transpose_group: AMD's assist).
+          if (masked && u > 0)
+            at = b.CreateSelect(b.CreateICmpSLT(e.add(i0, e.i64(u * L)), len), at, col);
           V av = masked ? masked_load(e, at, masks[u])
                         : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
           e.set(acc[u], fma(e, av, xv, e.get(acc[u], vec_)));
@@ -146,6 +150,8 @@ void GemmGen::gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y) {
       });
       for (int u = 0; u < U; ++u) {
         V at = gep(e, y, e.add(i0, e.i64(u * L)));
+        if (masked && u > 0)
+          at = b.CreateSelect(b.CreateICmpSLT(e.add(i0, e.i64(u * L)), len), at, gep(e, y, i0));
         if (masked)
           masked_store(e, e.get(acc[u], vec_), at, masks[u]);
         else
