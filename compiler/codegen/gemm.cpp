@@ -196,7 +196,7 @@ V GemmGen::direct_b(Emitter& e, V k, V b_rs, V b_cs) {
   // when they span at most 64 pages (the L1 TLB).
   V kc = min(e, k, e.i64(cfg_.kc));
   V row_bytes = e.mul(b_rs, e.i64(ebytes()));
-  V tz = b.CreateIntrinsic(llvm::Intrinsic::cttz, {i64_}, {row_bytes, b.getTrue()});
+  V tz = b.CreateIntrinsic(llvm::Intrinsic::cttz, {i64_}, {row_bytes, b.getFalse()});
   V shift = b.CreateSelect(b.CreateICmpSGT(tz, e.i64(6)), e.sub(min(e, tz, e.i64(12)), e.i64(6)),
                            e.i64(0));
   V sets = b.CreateAShr(e.i64(64), shift);
