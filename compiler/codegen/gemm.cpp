@@ -192,8 +192,10 @@ V GemmGen::direct_b(Emitter& e, V k, V b_rs, V b_cs) {
   // Rows of a panel lie b_rs apart: those of a row length that is a
   // multiple of 2^t bytes (t >= 6) fall in only 64 >> (t - 6) of L1's 64
   // sets, so a deep panel would evict itself. Read in place when kc rows of
-  // two lines each fit in a quarter of the ways of the sets they use, and
-  // when they span at most 64 pages (the L1 TLB).
+  // two lines each (a 128-byte panel row, as on AVX-512; fewer bytes on
+  // AVX2 and SSE only err on the safe side) fit in 3 ways of the sets they
+  // use (a quarter of a 12-way 48 KB L1), and when they span at most 64
+  // pages (the L1 TLB).
   V kc = min(e, k, e.i64(cfg_.kc));
   V row_bytes = e.mul(b_rs, e.i64(ebytes()));
   V tz = b.CreateIntrinsic(llvm::Intrinsic::cttz, {i64_}, {row_bytes, b.getFalse()});

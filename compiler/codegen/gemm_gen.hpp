@@ -15,6 +15,7 @@
 
 #include <llvm/IR/Intrinsics.h>
 
+#include <cassert>
 #include <functional>
 #include <string>
 #include <utility>
@@ -56,6 +57,9 @@ inline bool is_pointer_field(int f) {
 class GemmGen {
  public:
   GemmGen(llvm::Module& m, DType t) : m_(m), t_(t), cfg_(gemm_config(t)) {
+    // store_panel_vector's whole-vector stores reach at most one panel row
+    // past their own only when a vector is at most two rows (MR) long.
+    assert(2 * cfg_.mr >= cfg_.lanes);
     auto& ctx = m.getContext();
     ptr_ = llvm::PointerType::getUnqual(ctx);
     i64_ = llvm::Type::getInt64Ty(ctx);

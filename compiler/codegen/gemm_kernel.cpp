@@ -217,8 +217,8 @@ void GemmGen::pack_transpose(Emitter& e, V dst, int64_t W, V base, V s_r, V widt
   // groups at once spilled to the stack and cost mlp's step 15 us). A
   // partial last group goes first: its stores reach past W into the next
   // panel row (see store_panel_vector), which group 0 overwrites
-  // afterwards. The whole groups share one loop body (each copy added to
-  // the library's compile time).
+  // afterwards (or, when W < L, the group's own next row). The whole groups
+  // share one loop body (each copy added to the library's compile time).
   if (rest != 0) pack_transpose_group(e, dst, W, e.i64(full * L), rest, base, s_r, width, kc);
   if (full == 1) pack_transpose_group(e, dst, W, e.i64(0), L, base, s_r, width, kc);
   if (full > 1)
