@@ -32,7 +32,7 @@ int64_t GemmGen::max_regions() {
   return regions;
 }
 
-V GemmGen::lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k) {
+V GemmGen::region_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k) {
   // A region's blocks are no larger than the whole product's. Whole
   // vectors, so that every region's packed B is aligned as the first's
   // (a vector that straddles two cache lines costs two accesses).
@@ -139,7 +139,7 @@ llvm::Function* GemmGen::region_task() {
     set(kB, gep(e, field(e, ctx, kB), e.mul(col0, field(e, ctx, kBcs))));
     set(kC, gep(e, field(e, ctx, kC), e.add(e.mul(row0, field(e, ctx, kLdc)), col0)));
     set(kRow0, row0), set(kCol0, col0);
-    V scratch = gep(e, field(e, ctx, kScratch), e.mul(r, field(e, ctx, kLaneElems)));
+    V scratch = gep(e, field(e, ctx, kScratch), e.mul(r, field(e, ctx, kRegionElems)));
 
     // Blocks of k as equal as possible, none deeper than kc.
     V kblocks = ceil_div(e, k, cfg_.kc);
@@ -265,11 +265,11 @@ void GemmGen::build_gemm(llvm::Function* f) {
   auto* width_type = llvm::FunctionType::get(b.getInt32Ty(), {}, false);
   V width = b.CreateSExt(b.CreateCall(m_.getOrInsertFunction("adj_parallel_width", width_type), {}),
                          i64_);
-  V lanes = b.CreateSelect(parallel, min(e, width, e.i64(max_regions())), e.i64(1));
+  V parts = b.CreateSelect(parallel, min(e, width, e.i64(max_regions())), e.i64(1));
   V split_n = b.CreateICmpSGE(n, m);
   V along = b.CreateSelect(split_n, n, m);
   V unit = b.CreateSelect(split_n, e.i64(cfg_.nr()), e.i64(cfg_.mr));
-  V size = e.mul(ceil_div_v(e, ceil_div_v(e, along, lanes), unit), unit);
+  V size = e.mul(ceil_div_v(e, ceil_div_v(e, along, parts), unit), unit);
   V regions = ceil_div_v(e, along, size);
   V ctx = b.CreateAlloca(ctx_ty_);
   auto set = [&](int fi, V v) {
@@ -278,7 +278,7 @@ void GemmGen::build_gemm(llvm::Function* f) {
   set(kA, a), set(kArs, a_rs), set(kAcs, a_cs), set(kB, bm), set(kBrs, b_rs), set(kBcs, b_cs);
   set(kC, c), set(kLdc, n), set(kM, m), set(kN, n), set(kK, k);
   set(kSplitN, b.CreateZExt(split_n, i64_)), set(kRegion, size);
-  set(kScratch, scratch), set(kLaneElems, lane_scratch_elems(e, cfg_, m, n, k));
+  set(kScratch, scratch), set(kRegionElems, region_scratch_elems(e, cfg_, m, n, k));
   // Prefetching B pays where its rows are contiguous (read a line per row,
   // rows far apart) and B is unlikely to be in cache already; elsewhere
   // (B read along p: a few long streams the hardware follows, or small)
@@ -354,9 +354,9 @@ void emit_gemm(Emitter& e, V m, V n, V k, StridedMatrix a, StridedMatrix b, V c,
 
 V gemm_scratch_bytes(Emitter& e, V m, V n, V k) {
   GemmConfig cfg = gemm_config(e.float_type());
-  V lanes = e.b().CreateSelect(GemmGen::uses_threads(e, m, n, k), e.i64(GemmGen::max_regions()),
-                               e.i64(1));
-  V elems = e.mul(GemmGen::lane_scratch_elems(e, cfg, m, n, k), lanes);
+  V regions = e.b().CreateSelect(GemmGen::uses_threads(e, m, n, k), e.i64(GemmGen::max_regions()),
+                                 e.i64(1));
+  V elems = e.mul(GemmGen::region_scratch_elems(e, cfg, m, n, k), regions);
   return e.mul(elems, e.i64(Emitter::elem_bytes(e.float_type())));
 }
 

@@ -35,7 +35,7 @@ enum Field {
   kC, kLdc,         // C and its row length
   kM, kN, kK,       // the product's sizes
   kSplitN, kRegion, // regions: cut along n (else m), columns (rows) each
-  kScratch, kLaneElems, // all regions' scratch, and each region's share (elements)
+  kScratch, kRegionElems, // all regions' scratch, and each region's share (elements)
   kRow0, kCol0,     // the region's place in C (for the epilogue)
   kIc, kMc,         // the current block of m: first row, rows
   kPc, kKc,         // the current block of k
@@ -77,7 +77,7 @@ class GemmGen {
   static int64_t max_regions();
   // Elements of scratch one region of an m x n x k product packs into: a
   // kc x nc block of B and an mc x kc block of A, each no larger than needed.
-  static V lane_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k);
+  static V region_scratch_elems(Emitter& e, const GemmConfig& cfg, V m, V n, V k);
 
   llvm::Function* gemm() {
     return get("adj.gemm", [&](llvm::Function* f) { build_gemm(f); });
@@ -144,6 +144,14 @@ class GemmGen {
   }
   void masked_store(Emitter& e, V v, V p, V mask) {
     e.b().CreateMaskedStore(v, p, llvm::Align(ebytes()), mask);
+  }
+  // `at` where `live`, else `inside` (an address within the matrix): for a
+  // masked access whose lanes are all off when !live. Such an access still
+  // takes a slow assist on AMD CPUs when its address lies past the matrix
+  // (maybe on an unmapped page): mlp's 4-row last strip of x, read as 12
+  // rows, spent 28% of its A packing there.
+  static V within(Emitter& e, V live, V at, V inside) {
+    return e.b().CreateSelect(live, at, inside);
   }
 
   // --- the micro-kernel

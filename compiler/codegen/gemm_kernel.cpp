@@ -118,9 +118,7 @@ void GemmGen::build_kernel(llvm::Function* f, int rows) {
   for (int r = 0; r < rows; ++r) {
     e.if_then(b.CreateICmpSLT(e.i64(r), mr), [&] {
       for (int v = 0; v < NV; ++v) {
-        // A vector wholly past nr is skipped: masked accesses with every
-        // lane off still cost an assist on AMD CPUs where the address lies
-        // past the matrix.
+        // A vector wholly past nr is skipped (see `within`).
         e.if_then(b.CreateICmpSGT(nr, e.i64(v * L)), [&] {
           V at = gep(e, c, e.add(e.mul(e.i64(r), ldc), e.i64(v * L)));
           V old = masked_load(e, at, masks[v]);
@@ -187,8 +185,8 @@ void GemmGen::pack_copy(Emitter& e, V dst, int64_t W, V base, V s_p, V width, V 
       V out = gep(e, dst, e.mul(p, e.i64(W)));
       for (int g = 0; g < groups; ++g) {
         V at = gep(e, row, e.i64(g * L));
-        if (masked && g > 0)  // a group past width loads nothing, from within the row
-          at = b.CreateSelect(b.CreateICmpSGT(width, e.i64(g * L)), at, row);
+        if (masked && g > 0)  // a group past width loads nothing, from the row's start
+          at = within(e, b.CreateICmpSGT(width, e.i64(g * L)), at, row);
         V v = masked ? masked_load(e, at, masks[g])
                      : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
         store_panel_vector(e, v, gep(e, out, e.i64(g * L)), W - g * L, p, kc);
@@ -256,13 +254,9 @@ void GemmGen::pack_transpose_group(Emitter& e, V dst, int64_t W, V r0, int64_t r
           loaded_rows.push_back(b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes())));
           continue;
         }
-        // A row past the matrix loads nothing, from its last row's address:
-        // a masked load whose address lies outside the matrix (maybe on an
-        // unmapped page) takes a slow assist on AMD CPUs even with every
-        // lane off (mlp's 4-row strip of x spent 28% of packa there).
+        // A row past the matrix loads nothing, from its last row's address.
         V live = b.CreateICmpSLT(row, width);
-        V at =
-            gep(e, base, e.add(e.mul(b.CreateSelect(live, row, e.sub(width, e.i64(1))), s_r), p0));
+        V at = gep(e, base, e.add(e.mul(within(e, live, row, e.sub(width, e.i64(1))), s_r), p0));
         V mask = b.CreateAnd(pmask, b.CreateVectorSplat(static_cast<unsigned>(L), live));
         loaded_rows.push_back(masked_load(e, at, mask));
       }

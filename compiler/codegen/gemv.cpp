@@ -127,10 +127,11 @@ void GemmGen::gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y) {
   const int L = cfg_.lanes, U = 4;
   e.loop(ceil_div(e, len, U * L), [&](V blk) {
     V i0 = e.mul(blk, e.i64(U * L));
-    std::vector<V> acc, masks;
+    std::vector<V> acc, masks, live;
     for (int u = 0; u < U; ++u) {
       acc.push_back(e.local(vec_, llvm::Constant::getNullValue(vec_)));
       masks.push_back(lane_mask(e, e.add(i0, e.i64(u * L)), len));
+      live.push_back(b.CreateICmpSLT(e.add(i0, e.i64(u * L)), len));
     }
     // A whole block reads and writes plain vectors; the last may be masked.
     auto run = [&](bool masked) {
@@ -139,10 +140,8 @@ void GemmGen::gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y) {
         V col = gep(e, a, e.add(e.mul(p, cs), i0));
         for (int u = 0; u < U; ++u) {
           V at = gep(e, col, e.i64(u * L));
-          // A vector wholly past len loads nothing, from within the column
-          // (see pack_transpose_group: AMD's assist).
-          if (masked && u > 0)
-            at = b.CreateSelect(b.CreateICmpSLT(e.add(i0, e.i64(u * L)), len), at, col);
+          // A vector wholly past len loads nothing, from the column's block.
+          if (masked && u > 0) at = within(e, live[u], at, col);
           V av = masked ? masked_load(e, at, masks[u])
                         : b.CreateAlignedLoad(vec_, at, llvm::Align(ebytes()));
           e.set(acc[u], fma(e, av, xv, e.get(acc[u], vec_)));
@@ -150,8 +149,7 @@ void GemmGen::gemv_axpy(Emitter& e, V len, V k, V a, V cs, V x, V xs, V y) {
       });
       for (int u = 0; u < U; ++u) {
         V at = gep(e, y, e.add(i0, e.i64(u * L)));
-        if (masked && u > 0)
-          at = b.CreateSelect(b.CreateICmpSLT(e.add(i0, e.i64(u * L)), len), at, gep(e, y, i0));
+        if (masked && u > 0) at = within(e, live[u], at, gep(e, y, i0));
         if (masked)
           masked_store(e, e.get(acc[u], vec_), at, masks[u]);
         else
