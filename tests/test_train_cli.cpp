@@ -193,6 +193,37 @@ TEST_CASE("adjc train: the images' batch size must be a symbol", "[train]") {
   CHECK_THAT(r.err, Contains("input 'x' is f32[64,784]") && Contains("must be a symbol"));
 }
 
+TEST_CASE("adjc train: images may come as [B, 784], [B, 28, 28] or [B, 1, 28, 28]", "[train]") {
+  // The same linear model on each layout: the same bytes, so the same bits.
+  std::string flat = scratch().path("layout_flat.safetensors");
+  REQUIRE(adjc(train_args({"--epochs", "2", "--save", flat})).status == 0);
+  SafeTensors want = read_safetensors(flat);
+  for (const char* dims : {"28, 28", "1, 28, 28"}) {
+    CAPTURE(dims);
+    std::string text = kLinear;
+    text.replace(text.find("784]"), 4, std::string(dims) + "]");
+    text.replace(text.find("x @ W"), 5, "reshape(x, [-1, 784]) @ W");
+    std::ofstream(scratch().path("layout.adj")) << text;
+    std::string ck = scratch().path("layout.safetensors");
+    std::vector<std::string> a = train_args({"--epochs", "2", "--save", ck});
+    a[1] = scratch().path("layout.adj");
+    Run r = adjc(a);
+    CAPTURE(r.err);
+    REQUIRE(r.status == 0);
+    SafeTensors got = read_safetensors(ck);
+    for (const char* name : {"W", "b"}) CHECK(got.tensors.at(name).equals(want.tensors.at(name)));
+  }
+  // A layout that is not the images' is refused, naming the ones that are.
+  std::ofstream(scratch().path("layout_bad.adj"))
+      << "model lb\ninput x : f32[B, 2, 28, 14]\ninput y : i32[B]\n"
+         "param W : f32[784, 10]\nlogits = reshape(x, [-1, 784]) @ W\n"
+         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+  Run r = adjc({"train", scratch().path("layout_bad.adj"), "--data", scratch().dir});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("input 'x' is f32[B,2,28,14]") &&
+                        Contains("[B, 784], [B, 28, 28] or [B, 1, 28, 28]"));
+}
+
 TEST_CASE("adjc train: an empty split is an error naming its file", "[train]") {
   std::string dir = scratch().path("empty_test");
   fs::create_directories(dir);

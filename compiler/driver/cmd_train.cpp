@@ -90,6 +90,7 @@ std::string parse_options(const Args& a, TrainOptions& o) {
 // Which inputs take the images and the labels, checked against the data.
 struct Binding {
   std::string images, labels, output;
+  std::vector<int64_t> image_shape;  // one image as the model takes it: {784}, {28,28}, {1,28,28}
 };
 
 // The first output gives the class scores: [B, classes], B as the images'.
@@ -103,7 +104,48 @@ void check_scores(const TensorInfo& out, const TensorInfo& images, int32_t class
                 " classes)");
 }
 
-Binding bind_model(const Model& m, int64_t pixels, int32_t classes) {
+// The layouts an image input may have after its batch size: flat, or
+// rows x cols with or without one channel (as conv2d's [N, C, H, W] needs).
+std::vector<std::vector<int64_t>> image_layouts(const Dataset& data) {
+  return {{data.rows * data.cols}, {data.rows, data.cols}, {1, data.rows, data.cols}};
+}
+
+std::string dims_text(const std::string& batch, const std::vector<int64_t>& dims) {
+  std::string out = "[" + batch;
+  for (int64_t d : dims) out += ", " + std::to_string(d);
+  return out + "]";
+}
+
+// The image input's shape after its batch size, if it is one of the layouts.
+std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data) {
+  const std::vector<std::vector<int64_t>> layouts = image_layouts(data);
+  std::string batch = i.dims.empty() ? "B" : i.dims[0];
+  if (!batch.empty() && std::isdigit(static_cast<unsigned char>(batch.front()))) batch = "B";
+  std::string choices;
+  for (size_t k = 0; k < layouts.size(); ++k)
+    choices += (k == 0                    ? ""
+                : k + 1 == layouts.size() ? " or "
+                                          : ", ") +
+               dims_text(batch, layouts[k]);
+  for (const std::vector<int64_t>& l : layouts) {
+    if (i.dims.size() != l.size() + 1) continue;
+    bool same = true;
+    for (size_t k = 0; k < l.size(); ++k) same = same && i.dims[k + 1] == std::to_string(l[k]);
+    if (!same) continue;
+    // Minibatches vary in size (the last is smaller; the test set is one
+    // call), so the batch size must be a symbol, not a number.
+    if (std::isdigit(static_cast<unsigned char>(i.dims[0].front())))
+      throw Error("input '" + i.name + "' is " + i.type + ": its batch size must be a symbol (" +
+                  dims_text(batch, l) +
+                  "), since minibatches differ in size (the last is smaller)");
+    return l;
+  }
+  throw Error("input '" + i.name + "' is " + i.type + ", but the images are " +
+              std::to_string(data.rows) + "x" + std::to_string(data.cols) + ": declare it " +
+              choices);
+}
+
+Binding bind_model(const Model& m, const Dataset& data) {
   Binding b;
   const TensorInfo* images = nullptr;
   for (const TensorInfo& i : m.inputs()) {
@@ -112,17 +154,10 @@ Binding bind_model(const Model& m, int64_t pixels, int32_t classes) {
     } else if (b.images.empty()) {
       b.images = i.name;
       images = &i;
-      if (i.dims.size() != 2 || i.dims[1] != std::to_string(pixels))
-        throw Error("input '" + i.name + "' is " + i.type + ", but the images need [B, " +
-                    std::to_string(pixels) + "]");
-      // Minibatches vary in size (the last is smaller; the test set is one
-      // call), so the batch size must be a symbol, not a number.
-      if (std::isdigit(static_cast<unsigned char>(i.dims[0].front())))
-        throw Error("input '" + i.name + "' is " + i.type + ": its batch size must be a symbol (" +
-                    "[B, " + std::to_string(pixels) +
-                    "]), since minibatches differ in size (the last is smaller)");
+      b.image_shape = image_shape_of(i, data);
     }
   }
+  int32_t classes = data.classes;
   if (b.images.empty()) throw Error("model '" + m.name() + "' has no float input for the images");
   if (b.labels.empty()) throw Error("model '" + m.name() + "' has no i32 input for the labels");
   if (m.outputs().empty()) throw Error("model '" + m.name() + "' has no output to classify with");
@@ -156,7 +191,8 @@ std::vector<int64_t> shuffled(int64_t n, uint64_t seed, int64_t epoch) {
 // One minibatch as the model's inputs, refilled in place by gather: passing
 // {{name, x}, ...} to the model would copy the images on every call.
 struct Batch {
-  explicit Batch(const Binding& b) : images(b.images), labels(b.labels) {
+  explicit Batch(const Binding& b)
+      : images(b.images), labels(b.labels), image_shape(b.image_shape) {
     in.set(images, Tensor());
     in.set(labels, Tensor());
   }
@@ -164,6 +200,7 @@ struct Batch {
   Tensor& y() { return in[labels]; }
   int64_t size() const { return in[images].dim(0); }
   std::string images, labels;
+  std::vector<int64_t> image_shape;
   Inputs in;
 };
 
@@ -175,8 +212,9 @@ void gather(const Tensor& images, const Tensor& labels, const std::vector<int64_
   Tensor &x = batch.x(), &y = batch.y();
   int64_t n = end - begin, cols = images.dim(1);
   size_t row_bytes = static_cast<size_t>(cols) * (images.dtype() == ElemType::f64 ? 8 : 4);
-  if (x.dtype() != images.dtype() || x.shape() != std::vector<int64_t>{n, cols})
-    x = Tensor::zeros(images.dtype(), {n, cols});
+  std::vector<int64_t> shape{n};
+  shape.insert(shape.end(), batch.image_shape.begin(), batch.image_shape.end());
+  if (x.dtype() != images.dtype() || x.shape() != shape) x = Tensor::zeros(images.dtype(), shape);
   if (y.dtype() != ElemType::i32 || y.shape() != std::vector<int64_t>{n}) y = Tensor::i32({n});
   auto* dst = static_cast<char*>(x.raw());
   const auto* src = static_cast<const char*>(images.raw());
@@ -324,7 +362,7 @@ int train(const Args& a, const TrainOptions& o) {
   if (!compiled) return 1;
   const Model& m = *compiled;
   Dataset data = load_data(o.data);
-  Binding b = bind_model(m, data.train.images.dim(1), data.classes);
+  Binding b = bind_model(m, data);
   Tensor train_x = as_float_type(data.train.images, m.float_type());
   Tensor test_x = as_float_type(data.test.images, m.float_type());
   Params p = m.init_params(o.seed);
@@ -382,8 +420,10 @@ ADJC_COMMAND({"train",
               "FILE --data fashion-mnist|DIR [--epochs N] [--batch N] [--optimizer adam|sgd] "
               "[--lr X] [--momentum X] [--seed N] [--save CKPT] [--resume CKPT] [--threads N]",
               "  trains the model on labelled 28x28 images (Fashion-MNIST, or a directory of\n"
-              "  MNIST-style IDX files): shuffled minibatches (the last one smaller), test\n"
-              "  accuracy after each epoch (argmax of the first output). Defaults: adam,\n"
+              "  MNIST-style IDX files) given to its first float input, as [B,784], [B,28,28]\n"
+              "  or [B,1,28,28], and labels to its first i32 input, i32[B]: shuffled\n"
+              "  minibatches (the last one smaller), test accuracy after each epoch (argmax\n"
+              "  of the first output, [B,10]). Defaults: adam,\n"
               "  lr 1e-3, momentum 0, batch 64, epochs 5, seed 0. --save writes a safetensors\n"
               "  checkpoint (params, optimiser state, epoch, step, seed, batch) after each epoch;\n"
               "  --resume continues from one up to --epochs in total, bit for bit as an\n"
