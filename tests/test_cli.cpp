@@ -126,6 +126,21 @@ TEST_CASE("adjc init is deterministic and takes a seed", "[cli]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("adjc init takes --dim for params of symbolic sizes", "[cli]") {
+  std::string dir = temp_dir("cli_init_dim");
+  std::string model = dir + "/m.adj", out = dir + "/p.safetensors";
+  std::ofstream(model) << "input x : f32[B, D]\nparam W : f32[D, 3] = he_normal\n"
+                          "loss = sum(x @ W)\nminimize loss\n";
+  Result r = adjc({"init", model, "-o", out});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("param 'W' is f32[D,3]") && Contains("--dim D=N"));
+  CHECK(!fs::exists(out));
+  REQUIRE(adjc({"init", model, "-o", out, "--dim", "D=7"}).status == 0);
+  CHECK(read_safetensors(out).tensors.at("W").shape() == std::vector<int64_t>{7, 3});
+  CHECK(adjc({"init", model, "-o", out, "--dim", "D=0"}).status == 2);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("adjc grad reads I64 labels as PyTorch writes them", "[cli]") {
   std::string dir = temp_dir("cli_i64");
   std::string params = dir + "/p.safetensors", inputs = dir + "/i.safetensors";

@@ -3,7 +3,6 @@
 // in f64 (f32 models are checked as their f64 twins). The gradients of the
 // optimised graph must equal those of the plain reverse-mode graph.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <fstream>
 #include <regex>
@@ -84,6 +83,9 @@ TEST_CASE("network: conv/pool block", "[networks]") {
 }
 TEST_CASE("network: LeNet-style CNN example (sampled elements)", "[networks]") {
   check_network("examples/cnn.adj", {{"B", 2}}, 6, 1e-5);
+}
+TEST_CASE("network: params sized by the inputs' symbols", "[networks]") {
+  check_network("tests/networks/sized_params.adj", {{"T", 4}, {"D", 6}}, 0);
 }
 TEST_CASE("network: embedding with gather", "[networks]") {
   check_network("examples/embedding.adj", {{"N", 7}}, 40);

@@ -22,16 +22,35 @@
 
 namespace adjoint::api {
 
+// Fan sizes as the shapes give them: numbers, or products of symbolic sizes
+// (a param declared f32[D, 10]) that only a call's inputs bind.
 struct Fans {
-  int64_t in = 1, out = 1;
+  Dim in = 1, out = 1;
   bool operator==(const Fans&) const = default;
 };
 
 // Fans of the param leaf `param` of the IR graph `g`.
 Fans fans_of(const Graph& g, ValueId param);
 
-// The InitSpec for the param leaf `param`; Error for an initialiser the
+// A param's initialiser. `spec` is complete when the fans are constant;
+// otherwise resolved() fills them in from the sizes of the inputs.
+struct ParamInit {
+  InitSpec spec;
+  Fans fans;
+
+  bool has_fans() const;
+  // `spec` with the fans evaluated under `sizes`; Error naming a size that
+  // `sizes` lacks.
+  InitSpec resolved(const DimEnv& sizes) const;
+  // "he_normal(fan_in=784)", or with a symbolic fan "he_normal(fan_in=D)".
+  std::string describe() const;
+};
+
+// The initialiser of the param leaf `param`; Error for an initialiser the
 // runtime does not know (sema has already rejected those).
+ParamInit param_init_of(const Graph& g, ValueId param);
+
+// The InitSpec of a param whose fans are constant (Error otherwise).
 InitSpec init_spec_of(const Graph& g, ValueId param);
 
 }  // namespace adjoint::api

@@ -78,15 +78,29 @@ const TensorInfo& Model::info(const std::string& name) const {
 }
 
 std::string Model::init_description(const std::string& param) const {
-  return describe(impl_->inits[index_of(impl_->params, param, "param", name())]);
+  return impl_->inits[index_of(impl_->params, param, "param", name())].describe();
 }
 
-Params Model::init_params(uint64_t seed) const {
+Params Model::init_params(uint64_t seed) const { return init_params(seed, {}); }
+
+Params Model::init_params(uint64_t seed, const Sizes& sizes) const {
+  for (const auto& [name, value] : sizes)
+    if (value <= 0)
+      throw Error("size '" + name + "' must be positive to make params, got " +
+                  std::to_string(value));
   Params p;
   for (size_t i = 0; i < impl_->params.size(); ++i) {
     const TensorInfo& info = impl_->params[i];
-    Tensor t = api::allocate(info.dtype, info.fixed_shape(), "param '" + info.name + "'");
-    init_tensor(t, impl_->inits[i], seed, stream_of(info.name));
+    const Type& type = impl_->ir.type(*impl_->ir.leaf(info.name));
+    for (const Dim& d : type.shape)
+      for (const std::string& s : d.symbols())
+        if (!sizes.count(s))
+          throw Error("param '" + info.name + "' is " + info.type + ": give the size '" + s +
+                      "' to make it (adjc init --dim " + s + "=N; in C++, init_params(seed, {{\"" +
+                      s + "\", N}}))");
+    Tensor t =
+        api::allocate(info.dtype, eval_shape(type.shape, sizes), "param '" + info.name + "'");
+    init_tensor(t, impl_->inits[i].resolved(sizes), seed, stream_of(info.name));
     p.set(info.name, std::move(t));
   }
   return p;

@@ -99,7 +99,7 @@ void build_model_data(ModelData& d, Graph ir, std::shared_ptr<Jit> jit, const So
   for (ValueId v : g.inputs()) d.inputs.push_back(tensor_info(leaf_name(g, v), g.type(v)));
   for (ValueId v : g.params()) {
     d.params.push_back(tensor_info(leaf_name(g, v), g.type(v)));
-    d.inits.push_back(init_spec_of(g, v));
+    d.inits.push_back(param_init_of(g, v));
   }
   for (const NamedValue& o : g.outputs) d.outputs.push_back(tensor_info(o.name, g.type(o.value)));
   for (const NamedValue& gr : opt.grads) d.wrt.push_back(gr.name);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "api/init_plan.hpp"
 #include "codegen/native.hpp"
 #include "ir/graph.hpp"
 
@@ -33,7 +34,7 @@ struct ModelData {
   std::optional<NativeModel> native;  // the optimised graph, compiled
   std::vector<TensorInfo> inputs, params, outputs;
   std::vector<std::string> wrt;  // the order m_grad writes its gradients
-  std::vector<InitSpec> inits;   // one per param
+  std::vector<ParamInit> inits;  // one per param
   std::vector<IndexCheck> index_checks;
 
   // One workspace, reused by every call and grown as needed (an owning

@@ -56,9 +56,26 @@ std::vector<adj_tensor> bind_state(const Model& m, const Params& params, Optimiz
 
 OptimizerState Model::make_optimizer_state() const {
   OptimizerState s;
-  for (const TensorInfo& p : params())
+  for (const TensorInfo& p : params()) {
+    if (!p.is_fixed())
+      throw Error("param '" + p.name + "' is " + p.type +
+                  ", a symbolic size: make the state with make_optimizer_state(params)");
     for (const char* which : {"m", "v"})
       s.buffers.set(state_name(which, p.name), Tensor::zeros(p.dtype, p.fixed_shape()));
+  }
+  return s;
+}
+
+OptimizerState Model::make_optimizer_state(const Params& params) const {
+  OptimizerState s;
+  for (const TensorInfo& p : this->params()) {
+    const Tensor* t = params.find(p.name);
+    if (!t)
+      throw Error("missing param '" + p.name + "' (" + p.type + ") of model '" + name() + "'");
+    for (const char* which : {"m", "v"})
+      s.buffers.set(state_name(which, p.name),
+                    api::allocate(p.dtype, t->shape(), "optimizer state of '" + p.name + "'"));
+  }
   return s;
 }
 
@@ -71,7 +88,7 @@ double Model::train_step(const Inputs& inputs, Params& params, OptimizerState& s
   if (state.step < 0) throw Error("optimizer state has a negative step count");
   // Everything is checked before anything is written.
   api::BoundCall call = api::bind_call(d, inputs, params);
-  if (state.buffers.empty()) state.buffers = make_optimizer_state().buffers;
+  if (state.buffers.empty()) state.buffers = make_optimizer_state(params).buffers;
   std::vector<adj_tensor> buffers = bind_state(*this, params, state);
   adj_optimizer opt{};
   opt.kind = config.kind == OptimizerConfig::Kind::sgd ? ADJ_SGD : ADJ_ADAM;

@@ -169,7 +169,7 @@ BenchResult bench_model(const BenchOptions& o,
   Inputs inputs = random_inputs(m, o.dims, o.seed);
   if (o.cached_compile) time_cached_compile(o.file, r);
 
-  Params params = m.init_params(o.seed);
+  Params params = m.init_params(o.seed, o.dims);
   Grads grads = m.make_grads(inputs);
   api::RawGradCall step(m, inputs, params, grads);
   r.gradients = grads.size();

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "driver/cli.hpp"
+#include "stages.hpp"
 
 namespace adjoint::cli {
 namespace {
@@ -32,12 +33,18 @@ int cmd_init(const Args& a) {
       return usage_error("--seed needs a non-negative integer, got '" + a.get("--seed") + "'");
     seed = *s;
   }
+  Sizes sizes;
+  if (a.has("--dim")) {
+    std::optional<DimEnv> dims = parse_dim_values(a.get("--dim"));
+    if (!dims) return usage_error(std::string(kDimValuesUsage) + ", got '" + a.get("--dim") + "'");
+    sizes = *dims;
+  }
   if (auto rc = check_options(a, {"-o"})) return *rc;
   Compiler cc;
   std::optional<Model> m = compile_file(cc, a.file);
   if (!m) return 1;
   SafeTensors out;
-  for (auto& [name, t] : m->init_params(seed)) out.tensors.emplace(name, std::move(t));
+  for (auto& [name, t] : m->init_params(seed, sizes)) out.tensors.emplace(name, std::move(t));
   out.metadata["model"] = m->name();
   out.metadata["seed"] = std::to_string(seed);
   write_safetensors(a.get("-o"), out);
@@ -97,10 +104,11 @@ int cmd_forward(const Args& a) {
 ADJC_COMMAND(
     {.name = "init",
      .order = 30,
-     .usage = "FILE -o P.safetensors [--seed N]",
+     .usage = "FILE -o P.safetensors [--seed N] [--dim D=784]",
      .help = "                                   write every param, filled by its initialiser\n"
-             "                                   (deterministic for a seed; default 0)\n",
-     .options = {"-o", "--seed"},
+             "                                   (deterministic for a seed; default 0); --dim\n"
+             "                                   gives symbolic sizes of params (f32[D,10])\n",
+     .options = {"-o", "--seed", "--dim"},
      .run = cmd_init});
 ADJC_COMMAND(
     {.name = "grad",

@@ -91,6 +91,7 @@ std::string parse_options(const Args& a, TrainOptions& o) {
 struct Binding {
   std::string images, labels, output;
   std::vector<int64_t> image_shape;  // one image as the model takes it: {784}, {28,28}, {1,28,28}
+  Sizes sizes;  // symbolic sizes of the image input other than the batch (f32[B, D]: D = 784)
 };
 
 // The first output gives the class scores: [B, classes], B as the images'.
@@ -116,8 +117,26 @@ std::string dims_text(const std::string& batch, const std::vector<int64_t>& dims
   return out + "]";
 }
 
-// The image input's shape after its batch size, if it is one of the layouts.
-std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data) {
+// Whether the sizes after the batch size match `layout`: each a number equal
+// to it, or a symbol other than the batch's, bound to it in `sizes`.
+bool matches(const TensorInfo& i, const std::vector<int64_t>& layout, Sizes& sizes) {
+  if (i.dims.size() != layout.size() + 1) return false;
+  Sizes bound;
+  for (size_t k = 0; k < layout.size(); ++k) {
+    const std::string& d = i.dims[k + 1];
+    if (std::isdigit(static_cast<unsigned char>(d.front()))) {
+      if (d != std::to_string(layout[k])) return false;
+    } else if (d == i.dims[0] || bound.emplace(d, layout[k]).first->second != layout[k]) {
+      return false;
+    }
+  }
+  sizes = bound;
+  return true;
+}
+
+// The image input's shape after its batch size, if it is one of the layouts;
+// binds the symbols among those sizes into `sizes`.
+std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data, Sizes& sizes) {
   const std::vector<std::vector<int64_t>> layouts = image_layouts(data);
   std::string batch = i.dims.empty() ? "B" : i.dims[0];
   if (!batch.empty() && std::isdigit(static_cast<unsigned char>(batch.front()))) batch = "B";
@@ -128,10 +147,7 @@ std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data) {
                                           : ", ") +
                dims_text(batch, layouts[k]);
   for (const std::vector<int64_t>& l : layouts) {
-    if (i.dims.size() != l.size() + 1) continue;
-    bool same = true;
-    for (size_t k = 0; k < l.size(); ++k) same = same && i.dims[k + 1] == std::to_string(l[k]);
-    if (!same) continue;
+    if (!matches(i, l, sizes)) continue;
     // Minibatches vary in size (the last is smaller; the test set is one
     // call), so the batch size must be a symbol, not a number.
     if (std::isdigit(static_cast<unsigned char>(i.dims[0].front())))
@@ -154,7 +170,7 @@ Binding bind_model(const Model& m, const Dataset& data) {
     } else if (b.images.empty()) {
       b.images = i.name;
       images = &i;
-      b.image_shape = image_shape_of(i, data);
+      b.image_shape = image_shape_of(i, data, b.sizes);
     }
   }
   int32_t classes = data.classes;
@@ -365,8 +381,8 @@ int train(const Args& a, const TrainOptions& o) {
   Binding b = bind_model(m, data);
   Tensor train_x = as_float_type(data.train.images, m.float_type());
   Tensor test_x = as_float_type(data.test.images, m.float_type());
-  Params p = m.init_params(o.seed);
-  OptimizerState s = m.make_optimizer_state();
+  Params p = m.init_params(o.seed, b.sizes);
+  OptimizerState s = m.make_optimizer_state(p);
   int64_t first = o.resume.empty() ? 0 : load_checkpoint(o.resume, m, p, s, o);
   int64_t n = train_x.dim(0), batches = (n + o.batch - 1) / o.batch;
   auto start = Clock::now();

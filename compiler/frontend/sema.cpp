@@ -30,6 +30,7 @@ std::optional<Graph> Sema::run() {
   choose_float_type();
   graph_.model = default_model_name();
   check_defs();
+  collect_input_sizes();
   for (const Stmt& s : ast_.stmts) run_statement(s);
   resolve_minimize();
   resolve_outputs();

@@ -78,6 +78,7 @@ class Sema {
 
   // --- sema_decls.cpp: types and initialisers ---
   std::optional<Type> check_type(const TypeExpr& t, bool is_param);
+  void collect_input_sizes();
   bool check_init(const Expr* init, Attrs& attrs);
 
   // --- sema_expr.cpp: expressions ---
@@ -116,6 +117,7 @@ class Sema {
   std::map<std::string, const Stmt*> first_binding_;  // every name any statement binds
   std::map<std::string, const DefStmt*> defs_;        // callable defs, by name
   std::set<std::string> bad_defs_;                    // defs whose calls are poison
+  std::set<std::string> input_sizes_;                 // symbolic sizes of any input's shape
   std::map<std::string, Symbol> globals_;             // values bound so far
   std::vector<Frame> frames_;                         // defs being inlined, innermost last
   std::optional<SourceLoc> float_decl_;               // where the float type was chosen

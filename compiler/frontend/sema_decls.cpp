@@ -1,5 +1,7 @@
 // Sema, declarations: the declared types of inputs and params, and params'
 // initialisers.
+#include <set>
+
 #include "frontend/sema.hpp"
 
 namespace adjoint::frontend {
@@ -45,8 +47,10 @@ std::optional<Type> Sema::check_type(const TypeExpr& t, bool is_param) {
         ok = false;
       }
       type.shape.push_back(Dim(*d.size));
-    } else if (is_param) {
-      error(d.loc, "a param's sizes must be constant, but '" + d.symbol + "' is a symbolic size");
+    } else if (is_param && !input_sizes_.count(d.symbol)) {
+      error(d.loc,
+            "a param's size must be a number or an input's size, but no input's shape has '" +
+                d.symbol + "' (the inputs bind symbolic sizes at each call)");
       ok = false;
     } else {
       type.shape.push_back(Dim::symbol(d.symbol));
@@ -54,6 +58,15 @@ std::optional<Type> Sema::check_type(const TypeExpr& t, bool is_param) {
   }
   if (!ok) return std::nullopt;
   return type;
+}
+
+// The symbolic sizes that the inputs bind at each call, wherever the inputs
+// are declared: a param may use them (f32[D, 10]), and no other symbol.
+void Sema::collect_input_sizes() {
+  for (const Stmt& s : ast_.stmts)
+    if (auto* in = s.as<InputStmt>())
+      for (const DimExpr& d : in->type.dims)
+        if (!d.size) input_sizes_.insert(d.symbol);
 }
 
 // Sets init (and init_a, init_b) from a param's initialiser; false on error.

@@ -80,6 +80,9 @@ using Inputs = NamedTensors;   // what a call reads besides the params
 using Params = NamedTensors;   // trainable tensors, in declaration order
 using Grads = NamedTensors;    // one per `wrt` tensor, in `wrt` order
 using Outputs = NamedTensors;  // each `output`, then "loss" if the model has one
+// Values of symbolic sizes by name, {{"D", 784}}: for params declared with a
+// size that the inputs bind (f32[D, 10]), which must be known to make them.
+using Sizes = std::map<std::string, int64_t>;
 
 // A declared tensor: an input, a param or an output.
 struct TensorInfo {
@@ -99,8 +102,8 @@ struct OptimizerConfig {
   enum class Kind { sgd, adam };
   Kind kind = Kind::adam;
   double lr = 1e-3;
-  double momentum = 0.0;                            // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;    // Adam
+  double momentum = 0.0;                          // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam
 };
 
 // What an optimiser carries between steps: the number of updates done and
@@ -129,15 +132,15 @@ class Model {
   // --- what the model declares
   const std::string& name() const;  // `model NAME`, or the file's stem
   ElemType float_type() const;
-  bool has_loss() const;                             // false without `minimize`
-  const std::vector<TensorInfo>& inputs() const;     // declaration order
-  const std::vector<TensorInfo>& params() const;     // declaration order
-  const std::vector<TensorInfo>& outputs() const;    // `output` order; the loss is not one
-  const std::vector<std::string>& wrt() const;       // what grad() differentiates, in order
+  bool has_loss() const;                           // false without `minimize`
+  const std::vector<TensorInfo>& inputs() const;   // declaration order
+  const std::vector<TensorInfo>& params() const;   // declaration order
+  const std::vector<TensorInfo>& outputs() const;  // `output` order; the loss is not one
+  const std::vector<std::string>& wrt() const;     // what grad() differentiates, in order
   std::vector<std::string> input_names() const;
   std::vector<std::string> param_names() const;
   std::vector<std::string> output_names() const;
-  std::vector<std::string> size_symbols() const;     // symbolic sizes of the inputs ("B")
+  std::vector<std::string> size_symbols() const;  // symbolic sizes of the inputs ("B")
   // The input or param of that name; adjoint::Error when there is none.
   const TensorInfo& info(const std::string& name) const;
   // How init_params fills a param, e.g. "he_normal(fan_in=784)".
@@ -147,8 +150,10 @@ class Model {
   // Every param, filled by its declared initialiser (fans as LANGUAGE.md
   // defines them), the same bits for the same seed on every machine; each
   // param draws from its own stream (its name), so adding one leaves the
-  // others as they were.
+  // others as they were. A param with a symbolic size (f32[D, 10]) needs
+  // its value in `sizes`; adjoint::Error names a missing one.
   Params init_params(uint64_t seed) const;
+  Params init_params(uint64_t seed, const Sizes& sizes) const;
   // Zeros shaped like each wrt tensor. A wrt input with a symbolic size
   // needs the inputs to fix it: make_grads(inputs).
   Grads make_grads() const;
@@ -167,8 +172,11 @@ class Model {
   // grad(), plus the state's buffers and the hyperparameters.
   double train_step(const Inputs& inputs, Params& params, OptimizerState& state,
                     const OptimizerConfig& config) const;
-  // Zeros for every optimiser buffer (what an empty state becomes).
+  // Zeros for every optimiser buffer (what an empty state becomes), shaped
+  // like the declared params, or like `params` (needed when a param's size
+  // is symbolic).
   OptimizerState make_optimizer_state() const;
+  OptimizerState make_optimizer_state(const Params& params) const;
 
   // Bytes of the one workspace a call on these inputs uses (the memory
   // plan's size for their symbolic sizes); the calls allocate nothing else.
