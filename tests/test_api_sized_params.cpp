@@ -77,6 +77,41 @@ TEST_CASE("params with symbolic sizes are made at the sizes given", "[api]") {
   }
 }
 
+TEST_CASE("symbolic fans of conv kernels, transposed and reshaped params", "[api]") {
+  // Each param's fans as LANGUAGE.md defines them, with K and D symbols.
+  const std::string sized = R"(model cg
+input x : f64[B, 1, 8, 8]
+input k : f64[K]
+input d : f64[D]
+param Wc : f64[K, 1, 3, 3] = glorot_uniform
+param Wr : f64[D, K] = glorot_uniform
+param Wt : f64[K, D] = he_normal
+param Wv : f64[K, D] = glorot_uniform
+loss = sum(relu(conv2d(x, Wc))) + sum(d @ Wr) + sum(Wt.T @ k) + sum(reshape(Wv, [-1]))
+minimize loss
+)";
+  std::string numbers = sized;
+  for (auto [from, to] : {std::pair<std::string, std::string>{"[K]", "[5]"},
+                          {"[D]", "[7]"},
+                          {"[K, 1", "[5, 1"},
+                          {"[D, K]", "[7, 5]"},
+                          {"[K, D]", "[5, 7]"},
+                          {"[K, D]", "[5, 7]"}})
+    numbers.replace(numbers.find(from), from.size(), to);
+  Compiler cc;
+  Model m = cc.compile_string(sized), n = cc.compile_string(numbers);
+  CHECK(m.init_description("Wc") == "glorot_uniform(fan_in=9, fan_out=9*K)");
+  CHECK(m.init_description("Wt") == "he_normal(fan_in=K)");
+  CHECK(n.init_description("Wt") == describe(InitSpec::he_normal(5)));
+  Params p = m.init_params(2, {{"K", 5}, {"D", 7}}), q = n.init_params(2);
+  for (const std::string& name : {"Wc", "Wr", "Wt", "Wv"}) {
+    CAPTURE(name);
+    CHECK(p[name].equals(q[name]));
+  }
+  CHECK_THROWS_WITH(m.init_params(2, {{"K", 5}, {"D", 7}, {"Q", 1}}),
+                    Contains("has no size 'Q' (its sizes: B, K, D)"));
+}
+
 TEST_CASE("grad, forward and train_step with params of symbolic sizes", "[api]") {
   Compiler cc;
   Model m = cc.compile_string(kSized), n = cc.compile_string(kNumbers);

@@ -3,6 +3,7 @@
 // in f64 (f32 models are checked as their f64 twins). The gradients of the
 // optimised graph must equal those of the plain reverse-mode graph.
 #include <catch2/catch.hpp>
+
 #include <cmath>
 #include <fstream>
 #include <regex>

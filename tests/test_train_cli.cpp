@@ -215,6 +215,25 @@ TEST_CASE("adjc train: images may come as [B, 784], [B, 28, 28] or [B, 1, 28, 28
     SafeTensors got = read_safetensors(ck);
     for (const char* name : {"W", "b"}) CHECK(got.tensors.at(name).equals(want.tensors.at(name)));
   }
+  // Straight into conv2d, as [N, C, H, W].
+  std::ofstream(scratch().path("layout_conv.adj"))
+      << "model lc\ninput x : f32[B, 1, 28, 28]\ninput y : i32[B]\n"
+         "param K : f32[2, 1, 4, 4] = he_normal\nparam W : f32[72, 10] = glorot_uniform\n"
+         "logits = flatten(maxpool2d(relu(conv2d(x, K, stride=2)), size=2)) @ W\n"
+         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+  Run conv = adjc({"train", scratch().path("layout_conv.adj"), "--data", scratch().dir, "--epochs",
+                   "1", "--batch", "16"});
+  CAPTURE(conv.err);
+  CHECK(conv.status == 0);
+  CHECK_THAT(conv.out, Contains("done: test accuracy"));
+  // A param sized by the batch cannot be trained on minibatches of any size.
+  std::ofstream(scratch().path("batch_param.adj"))
+      << "model bp\ninput x : f32[B, 784]\ninput y : i32[B]\nparam W : f32[784, 10]\n"
+         "param s : f32[B, 1] = ones\nlogits = (x @ W) * s\n"
+         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+  Run bp = adjc({"train", scratch().path("batch_param.adj"), "--data", scratch().dir});
+  CHECK(bp.status == 1);
+  CHECK_THAT(bp.err, Contains("param 's' is f32[B,1]") && Contains("cannot be trained"));
   // A layout that is not the images' is refused, naming the ones that are.
   std::ofstream(scratch().path("layout_bad.adj"))
       << "model lb\ninput x : f32[B, 2, 28, 14]\ninput y : i32[B]\n"

@@ -97,7 +97,11 @@ ParamInit param_init_of(const Graph& g, ValueId param) {
 }
 
 InitSpec init_spec_of(const Graph& g, ValueId param) {
-  return param_init_of(g, param).resolved({});
+  ParamInit p = param_init_of(g, param);
+  if (p.has_fans() && !(p.fans.in.is_const() && p.fans.out.is_const()))
+    throw Error("param '" + g.node(param).attrs.get_str("name") + "' has the symbolic fans " +
+                p.describe() + ": its InitSpec needs the sizes (ParamInit::resolved)");
+  return p.resolved({});
 }
 
 }  // namespace adjoint::api

@@ -2,6 +2,7 @@
 // and calling it on the user's tensors, after checking them (call_check).
 #include <adjoint/adjoint.hpp>
 #include <adjoint/rng.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -84,10 +85,18 @@ std::string Model::init_description(const std::string& param) const {
 Params Model::init_params(uint64_t seed) const { return init_params(seed, {}); }
 
 Params Model::init_params(uint64_t seed, const Sizes& sizes) const {
-  for (const auto& [name, value] : sizes)
+  std::vector<std::string> symbols = size_symbols();
+  for (const auto& [name, value] : sizes) {
+    if (std::find(symbols.begin(), symbols.end(), name) == symbols.end()) {
+      std::string known;
+      for (const std::string& s : symbols) known += (known.empty() ? "" : ", ") + s;
+      throw Error("model '" + this->name() + "' has no size '" + name +
+                  "' (its sizes: " + (known.empty() ? "none" : known) + ")");
+    }
     if (value <= 0)
       throw Error("size '" + name + "' must be positive to make params, got " +
                   std::to_string(value));
+  }
   Params p;
   for (size_t i = 0; i < impl_->params.size(); ++i) {
     const TensorInfo& info = impl_->params[i];

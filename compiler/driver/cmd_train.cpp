@@ -161,6 +161,26 @@ std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data, Si
               choices);
 }
 
+// Training can size a param only from the image input's sizes after the
+// batch (f32[B, D]: D = 784): nothing else is known before the first step.
+void check_param_sizes(const Model& m, const TensorInfo& images, const Sizes& sizes) {
+  for (const TensorInfo& p : m.params())
+    for (const std::string& d : p.dims) {
+      if (std::isdigit(static_cast<unsigned char>(d.front())) || sizes.count(d)) continue;
+      if (d == images.dims[0])
+        throw Error("param '" + p.name + "' is " + p.type + ": it is sized by the batch size " + d +
+                    ", which changes between minibatches (the last is smaller), so it "
+                    "cannot be trained");
+      throw Error("param '" + p.name + "' is " + p.type +
+                  ": adjc train sizes params only from "
+                  "the image input '" +
+                  images.name + "' (" + images.type +
+                  "), which does not "
+                  "give '" +
+                  d + "'");
+    }
+}
+
 Binding bind_model(const Model& m, const Dataset& data) {
   Binding b;
   const TensorInfo* images = nullptr;
@@ -180,6 +200,7 @@ Binding bind_model(const Model& m, const Dataset& data) {
   if (!m.has_loss()) throw Error("model '" + m.name() + "' has no loss (no 'minimize') to train");
   check_scores(m.outputs()[0], *images, classes);
   b.output = m.outputs()[0].name;
+  check_param_sizes(m, *images, b.sizes);
   return b;
 }
 
@@ -439,8 +460,8 @@ ADJC_COMMAND({"train",
               "  MNIST-style IDX files) given to its first float input, as [B,784], [B,28,28]\n"
               "  or [B,1,28,28], and labels to its first i32 input, i32[B]: shuffled\n"
               "  minibatches (the last one smaller), test accuracy after each epoch (argmax\n"
-              "  of the first output, [B,10]). Defaults: adam,\n"
-              "  lr 1e-3, momentum 0, batch 64, epochs 5, seed 0. --save writes a safetensors\n"
+              "  of the first output, [B,10]). Defaults: adam, lr 1e-3, momentum 0, batch\n"
+              "  64, epochs 5, seed 0. --save writes a safetensors\n"
               "  checkpoint (params, optimiser state, epoch, step, seed, batch) after each epoch;\n"
               "  --resume continues from one up to --epochs in total, bit for bit as an\n"
               "  uninterrupted run with the same seed. --threads: threads for the\n"
