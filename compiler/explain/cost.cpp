@@ -29,9 +29,18 @@ double flops_of(const Graph& g, ValueId v, const DimEnv& env) {
   double out = elements(n.type, env);
   auto dim = [&](ValueId a, size_t i) { return static_cast<double>(g.type(a).shape[i].eval(env)); };
   switch (n.op) {
-    case OpKind::input: case OpKind::param: case OpKind::constant: case OpKind::numel:
-    case OpKind::reshape: case OpKind::flatten: case OpKind::transpose:
-      return 0;  // no arithmetic (a transpose moves bytes only)
+    case OpKind::input:
+    case OpKind::param:
+    case OpKind::constant:
+    case OpKind::numel:
+    case OpKind::reshape:
+    case OpKind::flatten:
+    case OpKind::transpose:
+      return 0;           // no arithmetic (a transpose moves bytes only)
+    case OpKind::gather:  // copies the picked rows: no arithmetic
+      return 0;
+    case OpKind::scatter_add:  // one add per element of src, whatever the table's size
+      return elements(g.type(n.args[0]), env);
     case OpKind::matmul: {  // 2mnk: k is A's contracted dimension
       const Type& a = g.type(n.args[0]);
       size_t r = a.rank();
@@ -44,7 +53,8 @@ double flops_of(const Graph& g, ValueId v, const DimEnv& env) {
       return 2 * elements(g.type(n.args[0]), env) * elements(g.type(n.args[1]), env) /
              dim(n.args[1], 0);
     case OpKind::conv2d_bwd_filter:  // g [N,K,Ho,Wo], out [K,C,R,S]
-      return 2 * elements(g.type(n.args[1]), env) * out / static_cast<double>(n.type.shape[0].eval(env));
+      return 2 * elements(g.type(n.args[1]), env) * out /
+             static_cast<double>(n.type.shape[0].eval(env));
     default: {
       // Elementwise: one per output element; reductions: one per input element.
       double in = 0;
@@ -53,7 +63,6 @@ double flops_of(const Graph& g, ValueId v, const DimEnv& env) {
     }
   }
 }
-
 
 }  // namespace
 
@@ -86,6 +95,8 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     Cost c{flops_of(g, v, env), byte_size(n.type, env)};
     for (ValueId a : n.args) c.bytes += byte_size(g.type(a), env);
     if (n.op == OpKind::reshape || n.op == OpKind::constant) c.bytes = 0;  // views, no traffic
+    if (n.op == OpKind::gather)  // reads only the picked rows of the table
+      c.bytes = 2 * byte_size(n.type, env) + byte_size(g.type(n.args[1]), env);
     Cost& row = n.adjoint ? rows[n.loc.line].second : rows[n.loc.line].first;
     row.flops += c.flops;
     row.bytes += c.bytes;
@@ -103,7 +114,8 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     o << ")";
   }
   o << "\n";
-  for (const std::string& s : assumed) o << "note: size " << s << " is not given; taken as 1 (use --dim " << s << "=N)\n";
+  for (const std::string& s : assumed)
+    o << "note: size " << s << " is not given; taken as 1 (use --dim " << s << "=N)\n";
   char buf[256];
   std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s  %s\n", "line", "fwd FLOP", "fwd B",
                 "bwd FLOP", "bwd B", "bwd/fwd", "source");
@@ -123,12 +135,14 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
     flagged |= flag;
     std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s%s ",
                   line ? std::to_string(line).c_str() : "?", format_count(f.flops).c_str(),
-                  format_count(f.bytes).c_str(), format_count(b.flops).c_str(), format_count(b.bytes).c_str(),
-                  ratio_text(b.flops, f.flops).c_str(), flag ? "!" : " ");
+                  format_count(f.bytes).c_str(), format_count(b.flops).c_str(),
+                  format_count(b.bytes).c_str(), ratio_text(b.flops, f.flops).c_str(),
+                  flag ? "!" : " ");
     o << buf << src << "\n";
   }
-  std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s\n", "total", format_count(fwd.flops).c_str(),
-                format_count(fwd.bytes).c_str(), format_count(bwd.flops).c_str(), format_count(bwd.bytes).c_str(),
+  std::snprintf(buf, sizeof buf, "%-5s %10s %10s %10s %10s %7s\n", "total",
+                format_count(fwd.flops).c_str(), format_count(fwd.bytes).c_str(),
+                format_count(bwd.flops).c_str(), format_count(bwd.bytes).c_str(),
                 ratio_text(bwd.flops, fwd.flops).c_str());
   o << buf;
   if (flagged) o << "! backward/forward FLOP ratio above 5 on this line\n";
@@ -144,10 +158,14 @@ std::string cost_report(const Graph& g, const DimEnv& given, const SourceManager
 
 std::string format_count(double v) {
   char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4) std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fK", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
