@@ -2,6 +2,8 @@
 // resume, refusal of a mismatched checkpoint, and command-line errors.
 #include <sys/wait.h>
 
+#include <adjoint/adjoint.hpp>
+#include <adjoint/idx.hpp>
 #include <adjoint/safetensors.hpp>
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -243,6 +245,34 @@ TEST_CASE("adjc train: images may come as [B, 784], [B, 28, 28] or [B, 1, 28, 28
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("input 'x' is f32[B,2,28,14]") &&
                         Contains("[B, 784], [B, 28, 28] or [B, 1, 28, 28]"));
+}
+
+TEST_CASE("adjc train: a model without labels is scored by its test loss", "[train]") {
+  // An autoencoder: images in, images out, no i32 input.
+  const char* text =
+      "model ae\ninput x : f32[B, 784]\nparam E : f32[784, 8] = he_normal\n"
+      "param D : f32[8, 784] = glorot_uniform\nparam d : f32[784]\n"
+      "loss = mse(sigmoid(relu(x @ E) @ D + d), x)\nminimize loss\n";
+  std::ofstream(scratch().path("ae.adj")) << text;
+  std::string ck = scratch().path("ae.safetensors");
+  std::vector<std::string> a = train_args({"--epochs", "2", "--save", ck, "--lr", "0.01"});
+  a[1] = scratch().path("ae.adj");
+  Run r = adjc(a);
+  CAPTURE(r.out, r.err);
+  REQUIRE(r.status == 0);
+  CHECK_THAT(r.out, Contains("epoch 2/2") && !Contains("accuracy"));
+  // The reported test loss is the model's loss over the whole test split.
+  size_t at = r.out.find("done: test loss ");
+  REQUIRE(at != std::string::npos);
+  double reported = std::stod(r.out.substr(at + 16));
+  Dataset data = load_idx_dataset(scratch().dir, 10);
+  Compiler cc;
+  Model m = cc.compile_string(text);
+  SafeTensors saved = read_safetensors(ck);
+  Params p;
+  for (const char* name : {"E", "D", "d"}) p.set(name, saved.tensors.at(name));
+  Outputs out = m.forward({{"x", data.test.images}}, p);
+  CHECK(reported == Approx(out["loss"].data<float>()[0]).margin(1e-4));
 }
 
 TEST_CASE("adjc train: an empty split is an error naming its file", "[train]") {

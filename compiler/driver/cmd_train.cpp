@@ -1,7 +1,8 @@
 // adjc train: minibatch training of a model on a labelled image data set
 // (Fashion-MNIST, or any directory laid out like MNIST) through the C++ API's
-// fused Model::train_step, with seeded shuffling, per-epoch test accuracy and
-// atomic safetensors checkpoints that a later run resumes bit for bit.
+// fused Model::train_step, with seeded shuffling, per-epoch test accuracy (or
+// test loss, for a model without labels) and atomic safetensors checkpoints
+// that a later run resumes bit for bit.
 //
 // Checkpoint contents: every param under its name, the optimiser buffers
 // ("opt.m.NAME", "opt.v.NAME"), and metadata model, epoch (completed), step,
@@ -89,8 +90,8 @@ std::string parse_options(const Args& a, TrainOptions& o) {
 
 // Which inputs take the images and the labels, checked against the data.
 struct Binding {
-  std::string images, labels, output;
-  std::vector<int64_t> image_shape;  // one image as the model takes it: {784}, {28,28}, {1,28,28}
+  std::string images, labels, output;  // labels and output: empty for a model without labels
+  std::vector<int64_t> image_shape;    // one image as the model takes it: {784}, {28,28}, {1,28,28}
   Sizes sizes;  // symbolic sizes of the image input other than the batch (f32[B, D]: D = 784)
 };
 
@@ -195,12 +196,14 @@ Binding bind_model(const Model& m, const Dataset& data) {
   }
   int32_t classes = data.classes;
   if (b.images.empty()) throw Error("model '" + m.name() + "' has no float input for the images");
-  if (b.labels.empty()) throw Error("model '" + m.name() + "' has no i32 input for the labels");
-  if (m.outputs().empty()) throw Error("model '" + m.name() + "' has no output to classify with");
   if (!m.has_loss()) throw Error("model '" + m.name() + "' has no loss (no 'minimize') to train");
+  check_param_sizes(m, *images, b.sizes);
+  // Without an i32 input the model learns from the images alone (an
+  // autoencoder): the test set is scored by its loss, not by accuracy.
+  if (b.labels.empty()) return b;
+  if (m.outputs().empty()) throw Error("model '" + m.name() + "' has no output to classify with");
   check_scores(m.outputs()[0], *images, classes);
   b.output = m.outputs()[0].name;
-  check_param_sizes(m, *images, b.sizes);
   return b;
 }
 
@@ -231,7 +234,7 @@ struct Batch {
   explicit Batch(const Binding& b)
       : images(b.images), labels(b.labels), image_shape(b.image_shape) {
     in.set(images, Tensor());
-    in.set(labels, Tensor());
+    if (!labels.empty()) in.set(labels, Tensor());
   }
   Tensor& x() { return in[images]; }
   Tensor& y() { return in[labels]; }
@@ -246,27 +249,33 @@ struct Batch {
 // cost page faults and a memset on every step.
 void gather(const Tensor& images, const Tensor& labels, const std::vector<int64_t>& idx,
             int64_t begin, int64_t end, Batch& batch) {
-  Tensor &x = batch.x(), &y = batch.y();
+  Tensor& x = batch.x();
   int64_t n = end - begin, cols = images.dim(1);
   size_t row_bytes = static_cast<size_t>(cols) * (images.dtype() == ElemType::f64 ? 8 : 4);
   std::vector<int64_t> shape{n};
   shape.insert(shape.end(), batch.image_shape.begin(), batch.image_shape.end());
   if (x.dtype() != images.dtype() || x.shape() != shape) x = Tensor::zeros(images.dtype(), shape);
-  if (y.dtype() != ElemType::i32 || y.shape() != std::vector<int64_t>{n}) y = Tensor::i32({n});
   auto* dst = static_cast<char*>(x.raw());
   const auto* src = static_cast<const char*>(images.raw());
   for (int64_t k = 0; k < n; ++k) {
     int64_t r = idx[static_cast<size_t>(begin + k)];
     std::memcpy(dst + static_cast<size_t>(k) * row_bytes, src + static_cast<size_t>(r) * row_bytes,
                 row_bytes);
-    y.data<int32_t>()[k] = labels.data<int32_t>()[r];
   }
+  if (batch.labels.empty()) return;
+  Tensor& y = batch.y();
+  if (y.dtype() != ElemType::i32 || y.shape() != std::vector<int64_t>{n}) y = Tensor::i32({n});
+  for (int64_t k = 0; k < n; ++k)
+    y.data<int32_t>()[k] = labels.data<int32_t>()[idx[static_cast<size_t>(begin + k)]];
 }
 
-// The fraction of `images` whose argmax of the model's output is the label.
-double accuracy(const Model& m, const Binding& b, const Params& p, const Tensor& images,
-                const Tensor& labels) {
+// The test set's score: the fraction of `images` whose argmax of the
+// model's output is the label, or for a model without labels its loss
+// (each chunk's loss weighted by its size: the mean, for a mean loss).
+double test_score(const Model& m, const Binding& b, const Params& p, const Tensor& images,
+                  const Tensor& labels) {
   int64_t n = images.dim(0), correct = 0, chunk = 1000;
+  double loss = 0;
   std::vector<int64_t> all(static_cast<size_t>(n));
   std::iota(all.begin(), all.end(), 0);
   Batch batch(b);
@@ -274,6 +283,12 @@ double accuracy(const Model& m, const Binding& b, const Params& p, const Tensor&
     int64_t end = std::min(n, begin + chunk);
     gather(images, labels, all, begin, end, batch);
     Outputs out = m.forward(batch.in, p);
+    if (b.output.empty()) {
+      const Tensor& l = out["loss"];
+      double v = l.dtype() == ElemType::f64 ? l.data<double>()[0] : l.data<float>()[0];
+      loss += v * static_cast<double>(end - begin);
+      continue;
+    }
     const Tensor& logits = out[b.output];
     int64_t classes = logits.numel() / (end - begin);
     for (int64_t k = 0; k < end - begin; ++k) {
@@ -287,7 +302,18 @@ double accuracy(const Model& m, const Binding& b, const Params& p, const Tensor&
       correct += best == batch.y().data<int32_t>()[k];
     }
   }
+  if (b.output.empty()) return n == 0 ? 0.0 : loss / static_cast<double>(n);
   return n == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(n);
+}
+
+// "test accuracy 87.10%" or "test loss 0.0123".
+std::string score_text(const Binding& b, double score) {
+  char buf[64];
+  if (b.output.empty())
+    std::snprintf(buf, sizeof buf, "test loss %.4f", score);
+  else
+    std::snprintf(buf, sizeof buf, "test accuracy %.2f%%", 100 * score);
+  return buf;
 }
 
 const char* kind_name(OptimizerConfig::Kind k) {
@@ -408,7 +434,7 @@ int train(const Args& a, const TrainOptions& o) {
   int64_t n = train_x.dim(0), batches = (n + o.batch - 1) / o.batch;
   auto start = Clock::now();
   int64_t seen = 0;
-  double acc = 0;
+  double score = 0;
   Batch batch(b);
   for (int64_t epoch = first; epoch < o.epochs; ++epoch) {
     std::vector<int64_t> order = shuffled(n, o.seed, epoch);
@@ -425,17 +451,17 @@ int train(const Args& a, const TrainOptions& o) {
                  static_cast<double>(n - std::min(n, (k + 1) * o.batch)) / std::max(rate, 1e-9));
     }
     bar.done();
-    acc = accuracy(m, b, p, test_x, data.test.labels);
+    score = test_score(m, b, p, test_x, data.test.labels);
     double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    std::printf("epoch %lld/%lld  loss %.4f  test accuracy %.2f%%  %.1fs  %.0f samples/s\n",
+    std::printf("epoch %lld/%lld  loss %.4f  %s  %.1fs  %.0f samples/s\n",
                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs),
-                loss_sum / static_cast<double>(std::max<int64_t>(1, batches)), 100 * acc, secs,
-                static_cast<double>(n) / std::max(secs, 1e-9));
+                loss_sum / static_cast<double>(std::max<int64_t>(1, batches)),
+                score_text(b, score).c_str(), secs, static_cast<double>(n) / std::max(secs, 1e-9));
     std::fflush(stdout);
     if (!o.save.empty()) save_checkpoint(o.save, m, p, s, epoch + 1, o);
   }
   double wall = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("done: test accuracy %.2f%%  wall %.1fs  %.0f samples/s\n", 100 * acc, wall,
+  std::printf("done: %s  wall %.1fs  %.0f samples/s\n", score_text(b, score).c_str(), wall,
               static_cast<double>(seen) / std::max(wall, 1e-9));
   return 0;
 }
@@ -460,8 +486,9 @@ ADJC_COMMAND({"train",
               "  MNIST-style IDX files) given to its first float input, as [B,784], [B,28,28]\n"
               "  or [B,1,28,28], and labels to its first i32 input, i32[B]: shuffled\n"
               "  minibatches (the last one smaller), test accuracy after each epoch (argmax\n"
-              "  of the first output, [B,10]). Defaults: adam, lr 1e-3, momentum 0, batch\n"
-              "  64, epochs 5, seed 0. --save writes a safetensors\n"
+              "  of the first output, [B,10]; a model without an i32 input reports its test\n"
+              "  loss). Defaults: adam, lr 1e-3, momentum 0, batch 64, epochs 5, seed 0.\n"
+              "  --save writes a safetensors\n"
               "  checkpoint (params, optimiser state, epoch, step, seed, batch) after each epoch;\n"
               "  --resume continues from one up to --epochs in total, bit for bit as an\n"
               "  uninterrupted run with the same seed. --threads: threads for the\n"
