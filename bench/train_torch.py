@@ -4,7 +4,7 @@ dataset-fashion-mnist, seeded shuffling; prints test accuracy after each epoch
 and wall time and samples/s over whole epochs (data handling included).
 
 Run with Debian's torch: /usr/bin/python3 bench/train_torch.py mlp --threads 2
-(OMP_WAIT_POLICY=PASSIVE at 2 threads; see ../BENCHMARKS.md traps)."""
+(OMP_WAIT_POLICY=PASSIVE at 2 threads; see the traps in ../shared/BENCHMARKS.md)."""
 import argparse
 import gzip
 import time

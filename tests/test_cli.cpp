@@ -141,6 +141,23 @@ TEST_CASE("adjc init takes --dim for params of symbolic sizes", "[cli]") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("adjc --dim may repeat, and names only the model's sizes", "[cli]") {
+  std::string dir = temp_dir("cli_dims");
+  std::string model = dir + "/m.adj";
+  std::ofstream(model) << "input x : f32[B, D]\nparam W : f32[D, 3]\nloss = sum(x @ W)\n"
+                          "minimize loss\n";
+  Result r = adjc({"cost", model, "--dim", "B=2", "--dim", "D=3"});
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("(B=2, D=3)"));
+  r = adjc({"cost", model, "--dim", "B=2,Q=3"});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("has no size 'Q' (its sizes: B, D)"));
+  r = adjc({"cost", model, "--dim", "B=2", "--dim", "B=3"});
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("--dim") && Contains("usage: adjc cost"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("adjc grad reads I64 labels as PyTorch writes them", "[cli]") {
   std::string dir = temp_dir("cli_i64");
   std::string params = dir + "/p.safetensors", inputs = dir + "/i.safetensors";

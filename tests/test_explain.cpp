@@ -147,6 +147,17 @@ TEST_CASE("explain, graph: golden outputs for chain and mlp", "[explain]") {
   }
 }
 
+TEST_CASE("explain: a reduction along one axis says which", "[explain]") {
+  explain::Explanation e = explanation_of(opt_of_source(
+      "input x : f64[3, 4]\nparam W : f64[4, 4]\n"
+      "loss = sum(softmax(x @ W) * logsumexp(x @ W, axis=0, keepdims=true))\nminimize loss\n"));
+  std::string text = explain::render_explanation(e, explain::Notation::unicode);
+  INFO(text);
+  CHECK(text.find("logsumexp(x · W, axis=0, keepdims)") != std::string::npos);
+  CHECK(text.find(", axis=1, keepdims)") != std::string::npos);  // softmax's adjoint sums rows
+  CHECK(text.find("softmax(x · W)") != std::string::npos);       // the last axis goes unsaid
+}
+
 TEST_CASE("explain: the chain shows transposes in reverse order", "[explain]") {
   explain::Explanation e = explanation_of(opt_of_example("chain"));
   std::string text = explain::render_explanation(e, explain::Notation::unicode);

@@ -275,6 +275,35 @@ TEST_CASE("adjc train: a model without labels is scored by its test loss", "[tra
   CHECK(reported == Approx(out["loss"].data<float>()[0]).margin(1e-4));
 }
 
+TEST_CASE("adjc train: a checkpoint serves as adjc forward's params", "[train]") {
+  std::string ck = scratch().path("as_params.safetensors");
+  REQUIRE(adjc(train_args({"--epochs", "1", "--save", ck})).status == 0);
+  Inputs in{{"x", Tensor::f32({2, 784})}, {"y", Tensor::i32({2})}};
+  SafeTensors st;
+  for (const auto& [name, t] : in) st.tensors.emplace(name, t);
+  write_safetensors(scratch().path("as_params_in.safetensors"), st);
+  std::string out = scratch().path("as_params_out.safetensors");
+  Run r = adjc({"forward", scratch().path("lin.adj"), "--params", ck, "--inputs",
+                scratch().path("as_params_in.safetensors"), "-o", out});
+  CAPTURE(r.err);
+  REQUIRE(r.status == 0);
+  // x = 0, so the logits are the bias b of the checkpoint.
+  SafeTensors saved = read_safetensors(ck), got = read_safetensors(out);
+  const float* logits = got.tensors.at("logits").data<float>();
+  const float* b = saved.tensors.at("b").data<float>();
+  for (int c = 0; c < 10; ++c) CHECK(logits[10 + c] == b[c]);
+}
+
+TEST_CASE("adjc train: an input it cannot fill is named", "[train]") {
+  std::ofstream(scratch().path("extra.adj"))
+      << "model ex\ninput x : f32[B, 784]\ninput y : i32[B]\ninput e : f32[3]\n"
+         "param W : f32[784, 10]\nlogits = x @ W + sum(e)\n"
+         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+  Run r = adjc({"train", scratch().path("extra.adj"), "--data", scratch().dir});
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Contains("input 'e' (f32[3])") && Contains("fills only the images"));
+}
+
 TEST_CASE("adjc train: an empty split is an error naming its file", "[train]") {
   std::string dir = scratch().path("empty_test");
   fs::create_directories(dir);

@@ -33,6 +33,7 @@ are written atomically, so a failed or interrupted run never leaves a
 half-written file; a symbolic link's target is replaced (the link stays), and
 a device or FIFO (-o /dev/stdout) is written as it is.
 An option's value may follow it (--seed 3) or be joined with '=' (--seed=3).
+Sizes are given as --dim B=64,T=8 or as --dim B=64 --dim T=8.
 Compiled code is cached in $XDG_CACHE_HOME/adjoint (~/.cache/adjoint);
 --no-cache, anywhere on the line, or ADJOINT_NO_CACHE=1 turns that off.
 
@@ -53,6 +54,9 @@ std::string usage_text() {
   out += "  help                             this text\n";
   return out + kNotes;
 }
+
+// The command being run, for usage errors that show its own usage only.
+const Command* current_command = nullptr;
 
 const Command* find_command(const std::string& name) {
   for (const Command& c : registry())
@@ -75,7 +79,8 @@ std::optional<Args> parse_args(const Command& cmd, const std::vector<std::string
         err = "unknown option '" + name + "' for " + cmd.name;
         return std::nullopt;
       }
-      if (a.has(name)) {
+      // --dim B=64 --dim D=784 means --dim B=64,D=784.
+      if (a.has(name) && name != "--dim") {
         err = "option '" + name + "' is given twice";
         return std::nullopt;
       }
@@ -85,10 +90,9 @@ std::optional<Args> parse_args(const Command& cmd, const std::vector<std::string
           return std::nullopt;
         }
         a.flags.insert(name);
-      } else if (eq != std::string::npos) {
-        a.opts[name] = w.substr(eq + 1);
-      } else if (i + 1 < words.size()) {
-        a.opts[name] = words[++i];
+      } else if (eq != std::string::npos || i + 1 < words.size()) {
+        std::string value = eq != std::string::npos ? w.substr(eq + 1) : words[++i];
+        a.opts[name] = a.has(name) ? a.opts[name] + "," + value : value;
       } else {
         err = "option '" + name + "' needs a value";
         return std::nullopt;
@@ -125,6 +129,7 @@ int run(int argc, char** argv) {
   }
   const Command* cmd = find_command(args[0]);
   if (!cmd) return usage_error("unknown command '" + args[0] + "'");
+  current_command = cmd;
   std::string err;
   std::vector<std::string> words(args.begin() + 1, args.end());
   std::optional<Args> a = parse_args(*cmd, words, err);
@@ -158,7 +163,12 @@ std::optional<double> parse_real(const std::string& s, double lo, double hi) {
 }
 
 int usage_error(const std::string& msg) {
-  std::cerr << "adjc: " << msg << "\n\n" << usage_text();
+  std::cerr << "adjc: " << msg << "\n\n";
+  if (current_command)
+    std::cerr << "usage: adjc " << current_command->name << " " << current_command->usage << "\n"
+              << current_command->help << "(adjc help: every command and option)\n";
+  else
+    std::cerr << usage_text();
   return 2;
 }
 

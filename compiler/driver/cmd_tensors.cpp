@@ -63,7 +63,12 @@ struct Run {
 bool load_run(const Args& a, Run& r) {
   r.model = compile_file(r.cc, a.file);
   if (!r.model) return false;
-  r.params = Params(read_safetensors(a.get("--params")).tensors);
+  SafeTensors params = read_safetensors(a.get("--params"));
+  // A checkpoint of adjc train also holds the optimiser's buffers (opt.m.W,
+  // opt.v.W); its params are the rest.
+  if (params.metadata.count("optimizer"))
+    std::erase_if(params.tensors, [](const auto& t) { return t.first.rfind("opt.", 0) == 0; });
+  r.params = Params(std::move(params.tensors));
   r.inputs = Inputs(read_safetensors(a.get("--inputs")).tensors);
   return true;
 }

@@ -42,6 +42,13 @@ struct TrainOptions {
   int64_t threads = 0;  // 0: every core
 };
 
+// 0, 1, 1e+06: a bound as a user reads it.
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 // Fills `o` from the command line; a usage message on a problem, else "".
 std::string parse_options(const Args& a, TrainOptions& o) {
   if (!a.has("--data"))
@@ -60,8 +67,8 @@ std::string parse_options(const Args& a, TrainOptions& o) {
     if (!a.has(name)) return "";
     auto v = parse_real(a.get(name), lo, hi);
     if (!v)
-      return std::string(name) + " needs a number in [" + std::to_string(lo) + ", " +
-             std::to_string(hi) + "], got '" + a.get(name) + "'";
+      return std::string(name) + " needs a number in [" + number(lo) + ", " + number(hi) +
+             "], got '" + a.get(name) + "'";
     into = *v;
     return "";
   };
@@ -186,12 +193,17 @@ Binding bind_model(const Model& m, const Dataset& data) {
   Binding b;
   const TensorInfo* images = nullptr;
   for (const TensorInfo& i : m.inputs()) {
-    if (i.dtype == ElemType::i32) {
-      if (b.labels.empty()) b.labels = i.name;
-    } else if (b.images.empty()) {
+    if (i.dtype == ElemType::i32 && b.labels.empty()) {
+      b.labels = i.name;
+    } else if (i.dtype != ElemType::i32 && b.images.empty()) {
       b.images = i.name;
       images = &i;
       b.image_shape = image_shape_of(i, data, b.sizes);
+    } else {
+      throw Error("input '" + i.name + "' (" + i.type + "): adjc train fills only the images (" +
+                  "the first float input" + (b.images.empty() ? "" : ", '" + b.images + "'") +
+                  ") and the labels (the first i32 input" +
+                  (b.labels.empty() ? "" : ", '" + b.labels + "'") + ")");
     }
   }
   int32_t classes = data.classes;

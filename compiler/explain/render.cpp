@@ -175,11 +175,22 @@ class Renderer {
     return Term{fn_text(OpKind::tanh, n_) + s_.prime + s_.lp + term(y->args[0]).text + s_.rp};
   }
 
-  // Any other op prints as a function of its operands.
+  // Any other op prints as a function of its operands, with the axis it
+  // works along (sum over one axis is not the sum of every element).
   Term call(const Expr& x) {
     std::string s = fn_text(x.op, n_) + s_.lp;
     for (size_t k = 0; k < x.args.size(); ++k) s += (k ? ", " : "") + term(x.args[k]).text;
+    if (x.attrs.has("axis") && !along_last_axis_by_default(x))
+      s += ", axis=" + std::to_string(x.attrs.get_int("axis"));
+    if (x.attrs.get_bool("keepdims")) s += ", keepdims";
     return {s + s_.rp};
+  }
+
+  // softmax(z) and log_softmax(z) over the last axis, as textbooks write them.
+  bool along_last_axis_by_default(const Expr& x) const {
+    if (x.op != OpKind::softmax && x.op != OpKind::log_softmax) return false;
+    int64_t axis = x.attrs.get_int("axis");
+    return axis == -1 || axis + 1 == static_cast<int64_t>(x.type.rank());
   }
 
   const Explanation& e_;

@@ -154,8 +154,9 @@ class Model {
   // its value in `sizes`; adjoint::Error names a missing one.
   Params init_params(uint64_t seed) const;
   Params init_params(uint64_t seed, const Sizes& sizes) const;
-  // Zeros shaped like each wrt tensor. A wrt input with a symbolic size
-  // needs the inputs to fix it: make_grads(inputs).
+  // Zeros shaped like each wrt tensor. A wrt tensor with a symbolic size
+  // (an input, or a param sized by an input's symbol) needs the inputs to fix
+  // it: make_grads(inputs).
   Grads make_grads() const;
   Grads make_grads(const Inputs& inputs) const;
 
