@@ -1,5 +1,6 @@
 #include "stages.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -26,6 +27,18 @@ std::optional<Stage> parse_stage(std::string_view name) {
 }
 
 const char* stage_names() { return "ast|ir|grad|opt|plan|llvm|asm"; }
+
+std::string unknown_size(const std::string& model, const std::vector<std::string>& symbols,
+                         const DimEnv& dims) {
+  for (const auto& [name, value] : dims) {
+    if (std::find(symbols.begin(), symbols.end(), name) != symbols.end()) continue;
+    std::string known;
+    for (const std::string& s : symbols) known += (known.empty() ? "" : ", ") + s;
+    return "model '" + model + "' has no size symbol '" + name +
+           "' (its symbols: " + (known.empty() ? "none" : known) + ")";
+  }
+  return "";
+}
 
 std::optional<DimEnv> parse_dim_values(const std::string& s) {
   DimEnv env;

@@ -33,6 +33,10 @@ constexpr const char* kDimValuesUsage =
     "--dim expects NAME=N[,NAME=N...] with each name once and each N a whole number in [1, "
     "4294967296]";
 std::optional<DimEnv> parse_dim_values(const std::string& s);
+// "" when every name in `dims` is one of `symbols` (a model's size symbols),
+// else "model 'm' has no size symbol 'Q' (its symbols: B, D)".
+std::string unknown_size(const std::string& model, const std::vector<std::string>& symbols,
+                         const DimEnv& dims);
 
 // The IR after each stage. A model without `minimize` has no gradient: its
 // grad stage is its IR.

@@ -71,7 +71,7 @@ TEST_CASE("params with symbolic sizes are made at the sizes given", "[api]") {
   // The same streams and fans as the model written with numbers: the same bits.
   Params p = m.init_params(3, {{"D", 5}, {"H", 4}, {"B", 7}});
   Params q = n.init_params(3);
-  for (const std::string& name : {"W", "b", "V"}) {
+  for (const char* name : {"W", "b", "V"}) {
     CAPTURE(name);
     CHECK(p[name].equals(q[name]));
   }
@@ -104,12 +104,12 @@ minimize loss
   CHECK(m.init_description("Wt") == "he_normal(fan_in=K)");
   CHECK(n.init_description("Wt") == describe(InitSpec::he_normal(5)));
   Params p = m.init_params(2, {{"K", 5}, {"D", 7}}), q = n.init_params(2);
-  for (const std::string& name : {"Wc", "Wr", "Wt", "Wv"}) {
+  for (const char* name : {"Wc", "Wr", "Wt", "Wv"}) {
     CAPTURE(name);
     CHECK(p[name].equals(q[name]));
   }
   CHECK_THROWS_WITH(m.init_params(2, {{"K", 5}, {"D", 7}, {"Q", 1}}),
-                    Contains("has no size 'Q' (its sizes: B, K, D)"));
+                    Contains("has no size symbol 'Q' (its symbols: B, K, D)"));
 }
 
 TEST_CASE("grad, forward and train_step with params of symbolic sizes", "[api]") {
@@ -136,7 +136,7 @@ TEST_CASE("grad, forward and train_step with params of symbolic sizes", "[api]")
   CHECK_THROWS_WITH(m.make_optimizer_state(), Contains("make_optimizer_state(params)"));
   OptimizerState s, r = n.make_optimizer_state();
   CHECK(m.train_step(in, p, s, {}) == n.train_step(in, q, r, {}));
-  for (const std::string& name : {"W", "b", "V"}) {
+  for (const char* name : {"W", "b", "V"}) {
     CAPTURE(name);
     CHECK(p[name].equals(q[name]));
   }

@@ -151,7 +151,7 @@ TEST_CASE("adjc --dim may repeat, and names only the model's sizes", "[cli]") {
   CHECK_THAT(r.out, Contains("(B=2, D=3)"));
   r = adjc({"cost", model, "--dim", "B=2,Q=3"});
   CHECK(r.status == 1);
-  CHECK_THAT(r.err, Contains("has no size 'Q' (its sizes: B, D)"));
+  CHECK_THAT(r.err, Contains("has no size symbol 'Q' (its symbols: B, D)"));
   r = adjc({"cost", model, "--dim", "B=2", "--dim", "B=3"});
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("--dim") && Contains("usage: adjc cost"));

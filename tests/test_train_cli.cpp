@@ -94,6 +94,20 @@ std::vector<std::string> train_args(const std::vector<std::string>& extra) {
   return a;
 }
 
+// The end of the classifiers written in the tests below: their loss and output.
+constexpr const char* kClassifierTail =
+    "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
+
+// Writes `text` to NAME.adj in the scratch directory and trains it on the data set.
+Run train_text(const std::string& name, const std::string& text,
+               const std::vector<std::string>& extra = {}) {
+  std::string file = scratch().path(name + ".adj");
+  std::ofstream(file) << text;
+  std::vector<std::string> a{"train", file, "--data", scratch().dir};
+  a.insert(a.end(), extra.begin(), extra.end());
+  return adjc(a);
+}
+
 }  // namespace
 
 TEST_CASE("adjc train: trains, checkpoints, and resumes bit for bit", "[train]") {
@@ -218,30 +232,30 @@ TEST_CASE("adjc train: images may come as [B, 784], [B, 28, 28] or [B, 1, 28, 28
     for (const char* name : {"W", "b"}) CHECK(got.tensors.at(name).equals(want.tensors.at(name)));
   }
   // Straight into conv2d, as [N, C, H, W].
-  std::ofstream(scratch().path("layout_conv.adj"))
-      << "model lc\ninput x : f32[B, 1, 28, 28]\ninput y : i32[B]\n"
-         "param K : f32[2, 1, 4, 4] = he_normal\nparam W : f32[72, 10] = glorot_uniform\n"
-         "logits = flatten(maxpool2d(relu(conv2d(x, K, stride=2)), size=2)) @ W\n"
-         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
-  Run conv = adjc({"train", scratch().path("layout_conv.adj"), "--data", scratch().dir, "--epochs",
-                   "1", "--batch", "16"});
+  Run conv = train_text("layout_conv",
+                        std::string("model lc\ninput x : f32[B, 1, 28, 28]\ninput y : i32[B]\n"
+                                    "param K : f32[2, 1, 4, 4] = he_normal\n"
+                                    "param W : f32[72, 10] = glorot_uniform\n"
+                                    "logits = flatten(maxpool2d(relu(conv2d(x, K, stride=2)), "
+                                    "size=2)) @ W\n") +
+                            kClassifierTail,
+                        {"--epochs", "1", "--batch", "16"});
   CAPTURE(conv.err);
   CHECK(conv.status == 0);
   CHECK_THAT(conv.out, Contains("done: test accuracy"));
   // A param sized by the batch cannot be trained on minibatches of any size.
-  std::ofstream(scratch().path("batch_param.adj"))
-      << "model bp\ninput x : f32[B, 784]\ninput y : i32[B]\nparam W : f32[784, 10]\n"
-         "param s : f32[B, 1] = ones\nlogits = (x @ W) * s\n"
-         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
-  Run bp = adjc({"train", scratch().path("batch_param.adj"), "--data", scratch().dir});
+  Run bp =
+      train_text("batch_param", std::string("model bp\ninput x : f32[B, 784]\ninput y : i32[B]\n"
+                                            "param W : f32[784, 10]\nparam s : f32[B, 1] = ones\n"
+                                            "logits = (x @ W) * s\n") +
+                                    kClassifierTail);
   CHECK(bp.status == 1);
   CHECK_THAT(bp.err, Contains("param 's' is f32[B,1]") && Contains("cannot be trained"));
   // A layout that is not the images' is refused, naming the ones that are.
-  std::ofstream(scratch().path("layout_bad.adj"))
-      << "model lb\ninput x : f32[B, 2, 28, 14]\ninput y : i32[B]\n"
-         "param W : f32[784, 10]\nlogits = reshape(x, [-1, 784]) @ W\n"
-         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
-  Run r = adjc({"train", scratch().path("layout_bad.adj"), "--data", scratch().dir});
+  Run r = train_text("layout_bad",
+                     std::string("model lb\ninput x : f32[B, 2, 28, 14]\ninput y : i32[B]\n"
+                                 "param W : f32[784, 10]\nlogits = reshape(x, [-1, 784]) @ W\n") +
+                         kClassifierTail);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("input 'x' is f32[B,2,28,14]") &&
                         Contains("[B, 784], [B, 28, 28] or [B, 1, 28, 28]"));
@@ -295,11 +309,10 @@ TEST_CASE("adjc train: a checkpoint serves as adjc forward's params", "[train]")
 }
 
 TEST_CASE("adjc train: an input it cannot fill is named", "[train]") {
-  std::ofstream(scratch().path("extra.adj"))
-      << "model ex\ninput x : f32[B, 784]\ninput y : i32[B]\ninput e : f32[3]\n"
-         "param W : f32[784, 10]\nlogits = x @ W + sum(e)\n"
-         "loss = mean(softmax_cross_entropy(logits, y))\nminimize loss\noutput logits\n";
-  Run r = adjc({"train", scratch().path("extra.adj"), "--data", scratch().dir});
+  Run r = train_text("extra", std::string("model ex\ninput x : f32[B, 784]\ninput y : i32[B]\n"
+                                          "input e : f32[3]\nparam W : f32[784, 10]\n"
+                                          "logits = x @ W + sum(e)\n") +
+                                  kClassifierTail);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("input 'e' (f32[3])") && Contains("fills only the images"));
 }

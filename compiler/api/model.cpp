@@ -2,7 +2,6 @@
 // and calling it on the user's tensors, after checking them (call_check).
 #include <adjoint/adjoint.hpp>
 #include <adjoint/rng.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,6 +12,7 @@
 #include "frontend/frontend.hpp"
 #include "jit/jit.hpp"
 #include "jit/object_cache.hpp"
+#include "stages.hpp"
 #include "support/diagnostics.hpp"
 #include "support/source_file.hpp"
 
@@ -85,18 +85,11 @@ std::string Model::init_description(const std::string& param) const {
 Params Model::init_params(uint64_t seed) const { return init_params(seed, {}); }
 
 Params Model::init_params(uint64_t seed, const Sizes& sizes) const {
-  std::vector<std::string> symbols = size_symbols();
-  for (const auto& [name, value] : sizes) {
-    if (std::find(symbols.begin(), symbols.end(), name) == symbols.end()) {
-      std::string known;
-      for (const std::string& s : symbols) known += (known.empty() ? "" : ", ") + s;
-      throw Error("model '" + this->name() + "' has no size '" + name +
-                  "' (its sizes: " + (known.empty() ? "none" : known) + ")");
-    }
+  if (std::string why = unknown_size(name(), size_symbols(), sizes); !why.empty()) throw Error(why);
+  for (const auto& [name, value] : sizes)
     if (value <= 0)
       throw Error("size '" + name + "' must be positive to make params, got " +
                   std::to_string(value));
-  }
   Params p;
   for (size_t i = 0; i < impl_->params.size(); ++i) {
     const TensorInfo& info = impl_->params[i];

@@ -13,23 +13,15 @@
 
 #include "api/model_data.hpp"
 #include "api/raw_call.hpp"
+#include "stages.hpp"
 
 namespace adjoint::bench {
 namespace {
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out.empty() ? "none" : out;
-}
-
 // `dims` must give exactly the model's size symbols.
 void check_dims(const Model& m, const DimEnv& dims) {
   std::vector<std::string> symbols = m.size_symbols();
-  for (const auto& [name, value] : dims)
-    if (std::find(symbols.begin(), symbols.end(), name) == symbols.end())
-      throw Error("model '" + m.name() + "' has no size symbol '" + name +
-                  "' (its symbols: " + join(symbols) + ")");
+  if (std::string why = unknown_size(m.name(), symbols, dims); !why.empty()) throw Error(why);
   for (const std::string& s : symbols)
     if (!dims.count(s))
       throw Error("model '" + m.name() + "' has the symbolic size '" + s +

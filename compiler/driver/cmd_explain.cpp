@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <adjoint/output_file.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -107,14 +106,8 @@ int cmd_cost(const Args& a) {
   SourceManager sm;
   auto opt = compile_opt(a, sm);
   if (!opt) return 1;
-  std::vector<std::string> symbols = opt->size_symbols();
-  for (const auto& [name, value] : env)
-    if (std::find(symbols.begin(), symbols.end(), name) == symbols.end()) {
-      std::string known;
-      for (const std::string& s : symbols) known += (known.empty() ? "" : ", ") + s;
-      return file_error("model '" + opt->model + "' has no size '" + name +
-                        "' (its sizes: " + (known.empty() ? "none" : known) + ")");
-    }
+  if (std::string why = unknown_size(opt->model, opt->size_symbols(), env); !why.empty())
+    return file_error(why);
   try {
     std::cout << explain::cost_report(*opt, env, &sm);
   } catch (const Error& e) {  // a size that cannot be evaluated

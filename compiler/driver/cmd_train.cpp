@@ -148,12 +148,9 @@ std::vector<int64_t> image_shape_of(const TensorInfo& i, const Dataset& data, Si
   const std::vector<std::vector<int64_t>> layouts = image_layouts(data);
   std::string batch = i.dims.empty() ? "B" : i.dims[0];
   if (!batch.empty() && std::isdigit(static_cast<unsigned char>(batch.front()))) batch = "B";
-  std::string choices;
-  for (size_t k = 0; k < layouts.size(); ++k)
-    choices += (k == 0                    ? ""
-                : k + 1 == layouts.size() ? " or "
-                                          : ", ") +
-               dims_text(batch, layouts[k]);
+  // "[B, 784], [B, 28, 28] or [B, 1, 28, 28]"
+  std::string choices = dims_text(batch, layouts[0]) + ", " + dims_text(batch, layouts[1]) +
+                        " or " + dims_text(batch, layouts[2]);
   for (const std::vector<int64_t>& l : layouts) {
     if (!matches(i, l, sizes)) continue;
     // Minibatches vary in size (the last is smaller; the test set is one
@@ -179,13 +176,9 @@ void check_param_sizes(const Model& m, const TensorInfo& images, const Sizes& si
         throw Error("param '" + p.name + "' is " + p.type + ": it is sized by the batch size " + d +
                     ", which changes between minibatches (the last is smaller), so it "
                     "cannot be trained");
-      throw Error("param '" + p.name + "' is " + p.type +
-                  ": adjc train sizes params only from "
-                  "the image input '" +
-                  images.name + "' (" + images.type +
-                  "), which does not "
-                  "give '" +
-                  d + "'");
+      throw Error("param '" + p.name + "' is " + p.type + ": adjc train sizes params only from " +
+                  "the image input '" + images.name + "' (" + images.type +
+                  "), which does not give '" + d + "'");
     }
 }
 

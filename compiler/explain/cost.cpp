@@ -36,9 +36,8 @@ double flops_of(const Graph& g, ValueId v, const DimEnv& env) {
     case OpKind::reshape:
     case OpKind::flatten:
     case OpKind::transpose:
-      return 0;           // no arithmetic (a transpose moves bytes only)
-    case OpKind::gather:  // copies the picked rows: no arithmetic
-      return 0;
+    case OpKind::gather:
+      return 0;                // no arithmetic (a transpose or a gather moves bytes only)
     case OpKind::scatter_add:  // one add per element of src, whatever the table's size
       return elements(g.type(n.args[0]), env);
     case OpKind::matmul: {  // 2mnk: k is A's contracted dimension
